@@ -1,0 +1,183 @@
+import {
+  CreateStreamCommand,
+  type CreateStreamCommandInput,
+  DescribeStreamSummaryCommand,
+  type DescribeStreamSummaryCommandInput,
+  type DescribeStreamSummaryCommandOutput,
+  GetRecordsCommand,
+  type GetRecordsCommandInput,
+  type GetRecordsCommandOutput,
+  GetShardIteratorCommand,
+  type GetShardIteratorCommandInput,
+  type GetShardIteratorCommandOutput,
+  KinesisClient,
+  type KinesisClientConfig,
+  ListShardsCommand,
+  type ListShardsCommandInput,
+  type ListShardsCommandOutput,
+  PutRecordCommand,
+  type PutRecordCommandInput,
+  type PutRecordCommandOutput,
+  PutRecordsCommand,
+  type PutRecordsCommandInput,
+  type PutRecordsCommandOutput
+} from "@aws-sdk/client-kinesis"
+import { NodeHttpHandler } from "@smithy/node-http-handler"
+import { Config, type ConfigError, Context, Effect, Layer, Option, type Scope } from "effect"
+import { type CallTarget, fromAwsError, type KinesisError, type KinesisOperation } from "./errors.js"
+
+/** A call's output without the SDK's response metadata. */
+type Out<T> = Omit<T, "$metadata">
+
+/**
+ * The Kinesis calls shardline makes, each cancellable (interrupting the fiber aborts the HTTP
+ * request) and failing only with {@link KinesisError}. The optional `target` names the stream and
+ * shard for error messages where the input does not (GetRecords carries only an iterator).
+ */
+export interface KinesisApi {
+  readonly createStream: (input: CreateStreamCommandInput) => Effect.Effect<void, KinesisError>
+  readonly describeStreamSummary: (
+    input: DescribeStreamSummaryCommandInput
+  ) => Effect.Effect<Out<DescribeStreamSummaryCommandOutput>, KinesisError>
+  readonly listShards: (
+    input: ListShardsCommandInput,
+    target?: CallTarget
+  ) => Effect.Effect<Out<ListShardsCommandOutput>, KinesisError>
+  readonly getShardIterator: (
+    input: GetShardIteratorCommandInput
+  ) => Effect.Effect<Out<GetShardIteratorCommandOutput>, KinesisError>
+  readonly getRecords: (
+    input: GetRecordsCommandInput,
+    target?: CallTarget
+  ) => Effect.Effect<Out<GetRecordsCommandOutput>, KinesisError>
+  readonly putRecord: (input: PutRecordCommandInput) => Effect.Effect<Out<PutRecordCommandOutput>, KinesisError>
+  readonly putRecords: (input: PutRecordsCommandInput) => Effect.Effect<Out<PutRecordsCommandOutput>, KinesisError>
+}
+
+/**
+ * How to reach Kinesis. Anything left out is resolved the way the AWS SDK resolves it
+ * (environment, shared config files, instance metadata).
+ */
+export interface KinesisOptions {
+  readonly region?: string
+  /** Endpoint override, e.g. a local emulator's `http://127.0.0.1:4567`. */
+  readonly endpoint?: string
+  readonly credentials?: KinesisClientConfig["credentials"]
+  /**
+   * The HTTP handler. With an `endpoint` the default is HTTP/1.1 (`NodeHttpHandler`), which the
+   * emulators need; without one the SDK's own default is kept (real AWS needs HTTP/2 for
+   * SubscribeToShard).
+   */
+  readonly requestHandler?: KinesisClientConfig["requestHandler"]
+  /**
+   * Attempts the SDK itself makes per call. Defaults to 1: shardline retries with its own
+   * `Schedule`s, which run on Effect's `Clock` and are visible to tests.
+   */
+  readonly maxAttempts?: number
+  /** Any further client settings, applied last. */
+  readonly clientConfig?: KinesisClientConfig
+}
+
+/**
+ * The Kinesis service.
+ *
+ * @example
+ * ```ts
+ * const program = Effect.gen(function* () {
+ *   const kinesis = yield* Kinesis
+ *   const { Shards } = yield* kinesis.listShards({ StreamName: "clicks" })
+ * }).pipe(Effect.provide(Kinesis.layer({ region: "eu-west-1" })))
+ * ```
+ */
+export class Kinesis extends Context.Tag("shardline/Kinesis")<Kinesis, KinesisApi>() {
+  /** Builds the client in a scope; closing the scope destroys its sockets. */
+  static readonly make = (options: KinesisOptions = {}): Effect.Effect<KinesisApi, never, Scope.Scope> =>
+    Effect.map(
+      Effect.acquireRelease(
+        Effect.sync(() => new KinesisClient(clientConfig(options))),
+        (client) => Effect.sync(() => client.destroy())
+      ),
+      fromClient
+    )
+
+  /** A layer with a client built from `options`. */
+  static readonly layer = (options: KinesisOptions = {}): Layer.Layer<Kinesis> =>
+    Layer.scoped(Kinesis, Kinesis.make(options))
+
+  /**
+   * A layer configured from Effect `Config`: `AWS_REGION` and, for an emulator,
+   * `SHARDLINE_KINESIS_ENDPOINT` (or the SDK's `AWS_ENDPOINT_URL_KINESIS`).
+   */
+  static readonly layerConfig = (
+    config: Config.Config<KinesisOptions> = kinesisOptionsConfig
+  ): Layer.Layer<Kinesis, ConfigError.ConfigError> =>
+    Layer.scoped(Kinesis, Effect.flatMap(config, Kinesis.make))
+}
+
+/** Reads {@link KinesisOptions} from the environment (all optional). */
+export const kinesisOptionsConfig: Config.Config<KinesisOptions> = Config.all({
+  region: Config.option(Config.string("AWS_REGION")),
+  endpoint: Config.option(
+    Config.string("SHARDLINE_KINESIS_ENDPOINT").pipe(Config.orElse(() => Config.string("AWS_ENDPOINT_URL_KINESIS")))
+  )
+}).pipe(
+  Config.map(({ endpoint, region }) => ({
+    ...(Option.isSome(region) ? { region: region.value } : {}),
+    ...(Option.isSome(endpoint) ? { endpoint: endpoint.value } : {})
+  }))
+)
+
+const clientConfig = (options: KinesisOptions): KinesisClientConfig => {
+  const config: KinesisClientConfig = { maxAttempts: options.maxAttempts ?? 1 }
+  if (options.region !== undefined) config.region = options.region
+  if (options.credentials !== undefined) config.credentials = options.credentials
+  if (options.endpoint !== undefined) {
+    config.endpoint = options.endpoint
+    config.requestHandler = options.requestHandler ?? new NodeHttpHandler()
+  } else if (options.requestHandler !== undefined) {
+    config.requestHandler = options.requestHandler
+  }
+  return { ...config, ...options.clientConfig }
+}
+
+const targetOf = (input: { StreamName?: string | undefined; ShardId?: string | undefined }): CallTarget => ({
+  streamName: input.StreamName,
+  shardId: input.ShardId
+})
+
+/** Wraps an SDK client as the service; exported for users who already own a client. */
+export const fromClient = (client: KinesisClient): KinesisApi => {
+  const call = <A>(
+    operation: KinesisOperation,
+    target: CallTarget,
+    send: (signal: AbortSignal) => Promise<A>
+  ): Effect.Effect<A, KinesisError> =>
+    Effect.tryPromise({ try: send, catch: (cause) => fromAwsError(operation, target, cause) })
+
+  return {
+    createStream: (input) =>
+      Effect.asVoid(
+        call("CreateStream", targetOf(input), (abortSignal) =>
+          client.send(new CreateStreamCommand(input), { abortSignal })
+        )
+      ),
+    describeStreamSummary: (input) =>
+      call("DescribeStreamSummary", targetOf(input), (abortSignal) =>
+        client.send(new DescribeStreamSummaryCommand(input), { abortSignal })
+      ),
+    listShards: (input, target) =>
+      call("ListShards", target ?? targetOf(input), (abortSignal) =>
+        client.send(new ListShardsCommand(input), { abortSignal })
+      ),
+    getShardIterator: (input) =>
+      call("GetShardIterator", targetOf(input), (abortSignal) =>
+        client.send(new GetShardIteratorCommand(input), { abortSignal })
+      ),
+    getRecords: (input, target) =>
+      call("GetRecords", target ?? {}, (abortSignal) => client.send(new GetRecordsCommand(input), { abortSignal })),
+    putRecord: (input) =>
+      call("PutRecord", targetOf(input), (abortSignal) => client.send(new PutRecordCommand(input), { abortSignal })),
+    putRecords: (input) =>
+      call("PutRecords", targetOf(input), (abortSignal) => client.send(new PutRecordsCommand(input), { abortSignal }))
+  }
+}
