@@ -1,0 +1,39 @@
+// Fails when gen/ is not what `buf generate` makes from proto/, or when `buf lint` fails.
+import { execFileSync } from "node:child_process"
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, relative } from "node:path"
+
+const root = process.cwd()
+const bin = join(root, "node_modules", ".bin")
+const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` }
+const run = (args, cwd) => execFileSync(join(bin, "buf"), args, { cwd, env, stdio: "inherit" })
+
+run(["lint"], root)
+
+const scratch = mkdtempSync(join(tmpdir(), "shardline-gen-"))
+try {
+  for (const entry of ["buf.yaml", "buf.gen.yaml", "proto"]) cpSync(join(root, entry), join(scratch, entry), { recursive: true })
+  run(["generate"], scratch)
+  const list = (dir) =>
+    readdirSync(dir, { recursive: true })
+      .map((p) => join(dir, p))
+      .filter((p) => statSync(p).isFile())
+      .map((p) => relative(dir, p))
+      .sort()
+  const want = list(join(scratch, "gen"))
+  const have = list(join(root, "gen"))
+  const problems = []
+  for (const f of want) {
+    if (!have.includes(f)) problems.push(`missing: gen/${f}`)
+    else if (!readFileSync(join(scratch, "gen", f)).equals(readFileSync(join(root, "gen", f)))) problems.push(`stale: gen/${f}`)
+  }
+  for (const f of have) if (!want.includes(f)) problems.push(`not generated from proto/: gen/${f}`)
+  if (problems.length > 0) {
+    console.error(`gen/ is out of date; run \`npm run gen\` and commit:\n  ${problems.join("\n  ")}`)
+    process.exit(1)
+  }
+  console.log(`gen/ is up to date (${want.length} files); buf lint passed`)
+} finally {
+  rmSync(scratch, { recursive: true, force: true })
+}

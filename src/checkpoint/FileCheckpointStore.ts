@@ -1,0 +1,130 @@
+import { randomBytes } from "node:crypto"
+import { mkdir, open, readFile, rename, rm } from "node:fs/promises"
+import { dirname, resolve } from "node:path"
+import { Effect } from "effect"
+import { Checkpoint, CheckpointError, type CheckpointScope } from "./Checkpoint.js"
+import type { CheckpointStoreApi } from "./CheckpointStore.js"
+
+/** Options of the file-backed checkpoint store. */
+export interface FileCheckpointStoreOptions {
+  /** The JSON file; its folder is created if missing. */
+  readonly path: string
+}
+
+/** On disk: application -> stream -> shard -> position. */
+interface FileDocument {
+  readonly format: "shardline-checkpoints"
+  readonly version: 1
+  readonly applications: Record<string, Record<string, Record<string, StoredCheckpoint>>>
+}
+
+type StoredCheckpoint = { readonly sequenceNumber: string; readonly subSequenceNumber: number } | { readonly shardEnd: true }
+
+const emptyDocument = (): FileDocument => ({ format: "shardline-checkpoints", version: 1, applications: {} })
+
+const toStored = (c: Checkpoint): StoredCheckpoint =>
+  c._tag === "ShardEnd" ? { shardEnd: true } : { sequenceNumber: c.sequenceNumber, subSequenceNumber: c.subSequenceNumber }
+
+const fromStored = (s: unknown): Checkpoint | undefined => {
+  if (typeof s !== "object" || s === null) return undefined
+  const o = s as Record<string, unknown>
+  if (o.shardEnd === true) return Checkpoint.shardEnd
+  if (typeof o.sequenceNumber === "string" && /^\d+$/.test(o.sequenceNumber)) {
+    const sub = o.subSequenceNumber ?? 0
+    return typeof sub === "number" && Number.isInteger(sub) && sub >= 0 ? Checkpoint.sequence(o.sequenceNumber, sub) : undefined
+  }
+  return undefined
+}
+
+const isNotFound = (e: unknown) => typeof e === "object" && e !== null && (e as { code?: unknown }).code === "ENOENT"
+
+/**
+ * A durable store in one JSON file. Every save writes a new file beside it, flushes it to disk and
+ * renames it over the old one, so a crash leaves either the old or the new checkpoints, never a
+ * torn file. Meant for one process per file; many workers share a lease table instead.
+ */
+export const makeFileStore = (options: FileCheckpointStoreOptions): Effect.Effect<CheckpointStoreApi> =>
+  Effect.gen(function* () {
+    const path = resolve(options.path)
+    const name = `file:${path}`
+    const fail = (operation: "load" | "save", reason: string, cause?: unknown) =>
+      new CheckpointError({ operation, store: name, reason, cause })
+
+    const read = (operation: "load" | "save") =>
+      Effect.tryPromise({
+        try: () => readFile(path, "utf8"),
+        catch: (cause) => cause
+      }).pipe(
+        Effect.catchIf(isNotFound, () => Effect.succeed(undefined)),
+        Effect.mapError((cause) => fail(operation, `cannot read the file: ${String(cause)}`, cause)),
+        Effect.flatMap((text) => {
+          if (text === undefined) return Effect.succeed(emptyDocument())
+          return Effect.try({
+            try: () => JSON.parse(text) as unknown,
+            catch: (cause) => fail(operation, "the file is not valid JSON; fix or remove it", cause)
+          }).pipe(
+            Effect.filterOrFail(
+              (doc): doc is FileDocument =>
+                typeof doc === "object" &&
+                doc !== null &&
+                (doc as FileDocument).format === "shardline-checkpoints" &&
+                (doc as FileDocument).version === 1 &&
+                typeof (doc as FileDocument).applications === "object",
+              () => fail(operation, "the file is not a shardline checkpoint file (format version 1)")
+            )
+          )
+        })
+      )
+
+    const write = (doc: FileDocument) =>
+      Effect.tryPromise({
+        try: async () => {
+          await mkdir(dirname(path), { recursive: true })
+          const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`
+          try {
+            const handle = await open(temp, "w")
+            try {
+              await handle.writeFile(JSON.stringify(doc, null, 2) + "\n", "utf8")
+              await handle.sync()
+            } finally {
+              await handle.close()
+            }
+            await rename(temp, path)
+          } catch (error) {
+            await rm(temp, { force: true })
+            throw error
+          }
+        },
+        catch: (cause) => fail("save", `cannot write the file: ${String(cause)}`, cause)
+      })
+
+    // Saves are read-merge-write; one at a time so none is lost.
+    const lock = yield* Effect.makeSemaphore(1)
+
+    const load = (scope: CheckpointScope) =>
+      Effect.flatMap(read("load"), (doc) => {
+        const shards = doc.applications[scope.applicationName]?.[scope.streamName] ?? {}
+        const out = new Map<string, Checkpoint>()
+        for (const [shardId, stored] of Object.entries(shards)) {
+          const checkpoint = fromStored(stored)
+          if (checkpoint === undefined) {
+            return Effect.fail(fail("load", `the checkpoint of shard ${shardId} is malformed`))
+          }
+          out.set(shardId, checkpoint)
+        }
+        return Effect.succeed(out as ReadonlyMap<string, Checkpoint>)
+      })
+
+    const save = (scope: CheckpointScope, checkpoints: ReadonlyMap<string, Checkpoint>) =>
+      lock.withPermits(1)(
+        Effect.flatMap(read("save"), (doc) => {
+          const app = { ...doc.applications[scope.applicationName] }
+          const shards = { ...app[scope.streamName] }
+          for (const [shardId, checkpoint] of checkpoints) shards[shardId] = toStored(checkpoint)
+          app[scope.streamName] = shards
+          return write({ ...doc, applications: { ...doc.applications, [scope.applicationName]: app } })
+        })
+      )
+
+    return { name, load, save }
+  })

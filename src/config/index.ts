@@ -1,0 +1,5 @@
+/**
+ * Validation of user options into typed {@link InvalidOption} errors.
+ * @module
+ */
+export { durationOption, integerOption, InvalidOption, textOption } from "./InvalidOption.js"

@@ -1,0 +1,205 @@
+import type { _Record } from "@aws-sdk/client-kinesis"
+import { Clock, Duration, Effect, Queue, Schedule, Stream, Take } from "effect"
+import { durationOption, integerOption, type InvalidOption } from "../config/index.js"
+import { Kinesis, type KinesisApi, type KinesisError } from "../kinesis/index.js"
+import { isRetryable, RetryPolicy, type RetrySchedule } from "../retry/index.js"
+import { makePrefetchBudget, type PrefetchBudget } from "./PrefetchBudget.js"
+import { iteratorRequest, ShardPosition } from "./ShardPosition.js"
+
+/** One record as read from a shard, before decoding. */
+export interface KinesisRecord {
+  readonly shardId: string
+  readonly sequenceNumber: string
+  readonly partitionKey: string
+  readonly approximateArrivalTimestamp: Date | undefined
+  readonly data: Uint8Array
+}
+
+/** The records of one GetRecords response, in shard order. */
+export interface ShardChunk {
+  readonly shardId: string
+  readonly records: ReadonlyArray<KinesisRecord>
+  /** Total payload bytes of `records`. */
+  readonly bytes: number
+  /** How far the shard's tip is ahead of the last record, as the service reported it. */
+  readonly millisBehindLatest: number | undefined
+  /** True on the last chunk of a closed shard: the shard has no more records, ever. */
+  readonly shardEnded: boolean
+}
+
+/** How one shard is polled. Every duration accepts Effect's `DurationInput` (a number is millis). */
+export interface ShardReaderOptions {
+  /** Records asked for per GetRecords call (1 to 10,000). Default 10,000, like the KCL's maxRecords. */
+  readonly limit?: number
+  /** Least time between two GetRecords calls on a shard; at least 200 ms (5 calls/s/shard). Default 250 ms. */
+  readonly pollDelay?: Duration.DurationInput
+  /** Wait after a call that returned no records. Default 1 s. */
+  readonly noRecordsPollDelay?: Duration.DurationInput
+  /** Most records read ahead of the pipeline per shard. Default 10,000. */
+  readonly maxPrefetchRecords?: number
+  /** Most payload bytes read ahead of the pipeline per shard (one response may pass it). Default 16 MiB. */
+  readonly maxPrefetchBytes?: number
+  /** Cap on the read rate of one shard, in records per second. Default: none. */
+  readonly maxRecordsPerSecond?: number
+  /** Retries for throttling, transient faults and expired iterators. Default {@link RetryPolicy.default}. */
+  readonly retry?: RetrySchedule
+}
+
+/** What to read: a stream's shard from a position. */
+export interface ShardReadTarget {
+  readonly streamName: string
+  readonly shardId: string
+  readonly position: ShardPosition
+}
+
+/** The reader's settings once checked. */
+export interface ShardReaderSettings {
+  readonly limit: number
+  readonly pollDelay: Duration.Duration
+  readonly noRecordsPollDelay: Duration.Duration
+  readonly maxPrefetchRecords: number
+  readonly maxPrefetchBytes: number
+  readonly maxRecordsPerSecond: number | undefined
+  readonly retry: RetrySchedule
+}
+
+const minPollDelay = Duration.millis(200)
+
+/** Checks reader options, failing with {@link InvalidOption} that names the option to change. */
+export const resolveReaderOptions = (
+  options: ShardReaderOptions = {}
+): Effect.Effect<ShardReaderSettings, InvalidOption> =>
+  Effect.all({
+    limit: integerOption("limit", options.limit, 10_000, 1, 10_000),
+    pollDelay: durationOption("pollDelay", options.pollDelay, "250 millis", minPollDelay),
+    noRecordsPollDelay: durationOption("noRecordsPollDelay", options.noRecordsPollDelay, "1 second", minPollDelay),
+    maxPrefetchRecords: integerOption("maxPrefetchRecords", options.maxPrefetchRecords, 10_000, 1),
+    maxPrefetchBytes: integerOption("maxPrefetchBytes", options.maxPrefetchBytes, 16 * 1024 * 1024, 1),
+    maxRecordsPerSecond:
+      options.maxRecordsPerSecond === undefined
+        ? Effect.succeed(undefined)
+        : integerOption("maxRecordsPerSecond", options.maxRecordsPerSecond, 0, 1),
+    retry: Effect.succeed(options.retry ?? RetryPolicy.default)
+  })
+
+/**
+ * Polls one shard as a stream of chunks, one per GetRecords response with records, ending after
+ * the chunk marked `shardEnded` when the shard is closed. Reads stop while `maxPrefetchRecords`
+ * or `maxPrefetchBytes` are held unconsumed; interrupting the stream aborts the call in flight.
+ *
+ * @example
+ * ```ts
+ * const chunks = readShard({ streamName: "clicks", shardId: "shardId-000000000000", position: ShardPosition.trimHorizon }, settings)
+ * ```
+ */
+export const readShard = (
+  target: ShardReadTarget,
+  settings: ShardReaderSettings
+): Stream.Stream<ShardChunk, KinesisError, Kinesis> =>
+  Stream.unwrapScoped(
+    Effect.gen(function* () {
+      const kinesis = yield* Kinesis
+      const budget = yield* makePrefetchBudget(settings.maxPrefetchRecords, settings.maxPrefetchBytes)
+      // Unbounded on purpose: the budget bounds what the reader puts in.
+      const out = yield* Queue.unbounded<Take.Take<ShardChunk, KinesisError>>()
+      const emit = (chunk: ShardChunk) => Queue.offer(out, Take.of(chunk))
+      yield* pollShard(kinesis, target, settings, budget, emit).pipe(
+        Effect.matchCauseEffect({
+          onFailure: (cause) => Queue.offer(out, Take.failCause(cause)),
+          onSuccess: () => Queue.offer(out, Take.end)
+        }),
+        Effect.forkScoped
+      )
+      return Stream.fromQueue(out).pipe(
+        Stream.flattenTake,
+        Stream.tap((chunk) => budget.release(chunk.records.length, chunk.bytes))
+      )
+    })
+  )
+
+const emptyBytes = new Uint8Array(0)
+
+const toRecord = (shardId: string, r: _Record): KinesisRecord => ({
+  shardId,
+  sequenceNumber: r.SequenceNumber ?? "",
+  partitionKey: r.PartitionKey ?? "",
+  approximateArrivalTimestamp: r.ApproximateArrivalTimestamp,
+  data: r.Data ?? emptyBytes
+})
+
+const pollShard = (
+  kinesis: KinesisApi,
+  target: ShardReadTarget,
+  settings: ShardReaderSettings,
+  budget: PrefetchBudget,
+  emit: (chunk: ShardChunk) => Effect.Effect<unknown>
+): Effect.Effect<void, KinesisError> =>
+  Effect.gen(function* () {
+    const callTarget = { streamName: target.streamName, shardId: target.shardId }
+    let lastSequenceNumber: string | undefined
+    // After an expired iterator, resume right after the last record handed on: no loss, no repeat.
+    const resumePosition = () =>
+      lastSequenceNumber === undefined ? target.position : ShardPosition.afterSequenceNumber(lastSequenceNumber)
+    const freshIterator = Effect.suspend(() =>
+      kinesis.getShardIterator({
+        StreamName: target.streamName,
+        ShardId: target.shardId,
+        ...iteratorRequest(resumePosition())
+      })
+    ).pipe(
+      Effect.retry({ schedule: settings.retry, while: isRetryable }),
+      Effect.map((out) => out.ShardIterator ?? undefined)
+    )
+
+    let iterator = yield* freshIterator
+    // Retries of GetRecords never come faster than the 5 calls/s a shard allows.
+    const getRecordsRetry = Schedule.intersect(settings.retry, Schedule.spaced(minPollDelay))
+    const getRecords = (limit: number) =>
+      Effect.suspend(() => kinesis.getRecords({ ShardIterator: iterator, Limit: limit }, callTarget)).pipe(
+        Effect.catchTag("ExpiredIterator", (expired) =>
+          Effect.flatMap(freshIterator, (fresh) => {
+            iterator = fresh
+            return Effect.fail(expired)
+          })
+        ),
+        Effect.retry({
+          schedule: getRecordsRetry,
+          while: (e) => e._tag === "ExpiredIterator" || isRetryable(e)
+        })
+      )
+
+    let nextCallAt = 0
+    let endedEmitted = false
+    while (iterator !== undefined) {
+      const room = yield* budget.awaitRoom
+      const now = yield* Clock.currentTimeMillis
+      if (nextCallAt > now) yield* Effect.sleep(Duration.millis(nextCallAt - now))
+      const startedAt = yield* Clock.currentTimeMillis
+      const limit = Math.max(1, Math.min(settings.limit, room, settings.maxRecordsPerSecond ?? Infinity))
+      const response = yield* getRecords(limit)
+      const raw = response.Records ?? []
+      const records = raw.map((r) => toRecord(target.shardId, r))
+      iterator = response.NextShardIterator ?? undefined
+      if (records.length > 0) {
+        let bytes = 0
+        for (const r of records) bytes += r.data.byteLength
+        lastSequenceNumber = records[records.length - 1]!.sequenceNumber
+        yield* budget.add(records.length, bytes)
+        endedEmitted = iterator === undefined
+        yield* emit({
+          shardId: target.shardId,
+          records,
+          bytes,
+          millisBehindLatest: response.MillisBehindLatest,
+          shardEnded: endedEmitted
+        })
+      }
+      const idle = records.length === 0 ? settings.noRecordsPollDelay : settings.pollDelay
+      const rateSpacing =
+        settings.maxRecordsPerSecond === undefined ? 0 : (records.length * 1000) / settings.maxRecordsPerSecond
+      nextCallAt = startedAt + Math.max(Duration.toMillis(idle), rateSpacing)
+    }
+    if (!endedEmitted) {
+      yield* emit({ shardId: target.shardId, records: [], bytes: 0, millisBehindLatest: 0, shardEnded: true })
+    }
+  })

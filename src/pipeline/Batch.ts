@@ -1,0 +1,57 @@
+import type { Checkpoint } from "../checkpoint/index.js"
+
+/** A decoded record with where it came from. Operators keep the metadata and change `value`. */
+export interface StreamRecord<A> {
+  readonly value: A
+  readonly shardId: string
+  readonly sequenceNumber: string
+  readonly partitionKey: string
+  /** When Kinesis accepted the record; undefined where the source does not say. */
+  readonly approximateArrivalTimestamp: Date | undefined
+}
+
+/** Records of one shard handed to the batcher, in shard order. */
+export interface SourceChunk<A> {
+  readonly shardId: string
+  readonly records: ReadonlyArray<StreamRecord<A>>
+  readonly millisBehindLatest: number | undefined
+  /** The shard is closed and this chunk holds its last records. */
+  readonly shardEnded: boolean
+}
+
+/** Why a batch closed: its interval passed, it reached `maxBatchRecords`, or the input ended (or a stop was asked). */
+export type BatchCloseReason = "interval" | "size" | "end"
+
+/**
+ * One micro-batch as the sink sees it.
+ *
+ * @example
+ * ```ts
+ * Pipeline.foreachBatch((batch) => Effect.log(`batch ${batch.batchId}: ${batch.records.length} records`))
+ * ```
+ */
+export interface Batch<A> {
+  /** 0, 1, 2, ... in the order batches reach the sink within one run. */
+  readonly batchId: number
+  /** The records after the pipeline's operators; per shard in sequence order. */
+  readonly records: ReadonlyArray<StreamRecord<A>>
+  /** Records read from Kinesis into this batch, before operators (what `maxBatchRecords` caps). */
+  readonly sourceRecords: number
+  readonly openedAt: Date
+  readonly closedAt: Date
+  readonly closedBy: BatchCloseReason
+  /** The positions checkpointed once the sink succeeds, by shard id. */
+  readonly checkpoints: ReadonlyMap<string, Checkpoint>
+  /** The latest MillisBehindLatest reported for each shard in the batch. */
+  readonly millisBehindLatest: ReadonlyMap<string, number>
+}
+
+/** A batch as the batcher closes it, before operators run. */
+export interface BatchDraft<A> {
+  readonly records: ReadonlyArray<StreamRecord<A>>
+  readonly openedAt: number
+  readonly closedAt: number
+  readonly closedBy: BatchCloseReason
+  readonly checkpoints: ReadonlyMap<string, Checkpoint>
+  readonly millisBehindLatest: ReadonlyMap<string, number>
+}

@@ -1,0 +1,243 @@
+import { Deferred, Duration, Effect, type Pipeable, Stream } from "effect"
+import { dual } from "effect/Function"
+import { pipeArguments } from "effect/Pipeable"
+import { CheckpointStore, type CheckpointError } from "../checkpoint/index.js"
+import type { DecodeError } from "../codec/index.js"
+import { durationOption, type InvalidOption } from "../config/index.js"
+import type { Kinesis, KinesisError } from "../kinesis/index.js"
+import type { Batch, StreamRecord } from "./Batch.js"
+import { batchChunks } from "./batcher.js"
+import { GracefulStopTimeout } from "./errors.js"
+import { type KinesisSourceOptions, resolveKinesisSource, type ResolvedSource } from "./KinesisSource.js"
+
+const TypeId: unique symbol = Symbol.for("shardline/Pipeline")
+
+/** Records in, records out: the pipeline's operators applied to one batch. */
+type Operators<A, E, R> = (records: ReadonlyArray<StreamRecord<any>>) => Effect.Effect<ReadonlyArray<StreamRecord<A>>, E, R>
+
+/**
+ * A micro-batch pipeline over a Kinesis stream: a description, run by a sink such as
+ * {@link foreachBatch}. `A` is what each record holds after the operators, `E` and `R` what they
+ * may fail with and need.
+ */
+export interface Pipeline<out A, out E = never, out R = never> extends Pipeable.Pipeable {
+  readonly [TypeId]: typeof TypeId
+  /** @internal */
+  readonly source: Effect.Effect<ResolvedSource<unknown>, InvalidOption>
+  /** @internal */
+  readonly operators: Operators<A, E, R>
+}
+
+/** What any pipeline run may fail with besides its operators' and sink's own errors. */
+export type PipelineError = KinesisError | DecodeError | CheckpointError | InvalidOption | GracefulStopTimeout
+
+/** What a run did, returned when it ends. */
+export interface PipelineSummary {
+  readonly batches: number
+  /** Records read from Kinesis and checkpointed. */
+  readonly records: number
+  /** Shards read to their end (closed shards) during the run. */
+  readonly shardsEnded: number
+}
+
+/** How a run stops and which batches reach the sink. */
+export interface RunOptions {
+  /**
+   * When this completes, the run stops gracefully: reading stops, what was read already goes
+   * through the sink as the last batches, their checkpoints are written, and the run returns.
+   */
+  readonly stopWhen?: Effect.Effect<unknown>
+  /** A graceful stop that takes longer fails with {@link GracefulStopTimeout}. Default 10 batch intervals (Spark's default). */
+  readonly gracefulStopTimeout?: Duration.DurationInput
+  /** Leave out batches with no records (their checkpoints, if any, are still written). Default false. */
+  readonly skipEmptyBatches?: boolean
+}
+
+class PipelineImpl<A, E, R> implements Pipeline<A, E, R> {
+  readonly [TypeId]: typeof TypeId = TypeId
+  constructor(
+    readonly source: Effect.Effect<ResolvedSource<unknown>, InvalidOption>,
+    readonly operators: Operators<A, E, R>
+  ) {}
+  pipe() {
+    // eslint-disable-next-line prefer-rest-params
+    return pipeArguments(this, arguments)
+  }
+}
+
+const isPipeline = (u: unknown): u is Pipeline<unknown, unknown, unknown> =>
+  typeof u === "object" && u !== null && TypeId in u
+
+const withOperators = <A, E, R, B, E2, R2>(
+  self: Pipeline<A, E, R>,
+  next: (records: ReadonlyArray<StreamRecord<A>>) => Effect.Effect<ReadonlyArray<StreamRecord<B>>, E2, R2>
+): Pipeline<B, E | E2, R | R2> => new PipelineImpl(self.source, (records) => Effect.flatMap(self.operators(records), next))
+
+/**
+ * A pipeline reading every shard of a Kinesis stream concurrently, decoding each record with `codec`.
+ *
+ * @example
+ * ```ts
+ * const views = Pipeline.fromKinesis({
+ *   streamName: "clickstream",
+ *   codec: Codec.protobuf(PageViewSchema),
+ *   batchInterval: "1 second",
+ *   maxBatchRecords: 5_000
+ * })
+ * ```
+ */
+export const fromKinesis = <A>(options: KinesisSourceOptions<A>): Pipeline<A> =>
+  new PipelineImpl(resolveKinesisSource(options) as Effect.Effect<ResolvedSource<unknown>, InvalidOption>, (records) =>
+    Effect.succeed(records as ReadonlyArray<StreamRecord<A>>)
+  )
+
+/** Replaces each value; the record's metadata stays. */
+export const map: {
+  <A, B>(f: (value: A, record: StreamRecord<A>) => B): <E, R>(self: Pipeline<A, E, R>) => Pipeline<B, E, R>
+  <A, E, R, B>(self: Pipeline<A, E, R>, f: (value: A, record: StreamRecord<A>) => B): Pipeline<B, E, R>
+} = dual(2, <A, E, R, B>(self: Pipeline<A, E, R>, f: (value: A, record: StreamRecord<A>) => B) =>
+  withOperators(self, (records) =>
+    Effect.sync(() => {
+      const out = new Array<StreamRecord<B>>(records.length)
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i]!
+        out[i] = { ...r, value: f(r.value, r) }
+      }
+      return out
+    })
+  ))
+
+/** Keeps the records whose value passes; a type guard narrows the value's type. */
+export const filter: {
+  <A, B extends A>(
+    refinement: (value: A, record: StreamRecord<A>) => value is B
+  ): <E, R>(self: Pipeline<A, E, R>) => Pipeline<B, E, R>
+  <A>(predicate: (value: A, record: StreamRecord<A>) => boolean): <E, R>(self: Pipeline<A, E, R>) => Pipeline<A, E, R>
+  <A, E, R, B extends A>(
+    self: Pipeline<A, E, R>,
+    refinement: (value: A, record: StreamRecord<A>) => value is B
+  ): Pipeline<B, E, R>
+  <A, E, R>(self: Pipeline<A, E, R>, predicate: (value: A, record: StreamRecord<A>) => boolean): Pipeline<A, E, R>
+} = dual(2, <A, E, R>(self: Pipeline<A, E, R>, predicate: (value: A, record: StreamRecord<A>) => boolean) =>
+  withOperators(self, (records) => Effect.sync(() => records.filter((r) => predicate(r.value, r)))))
+
+/** Replaces each value by zero or more values, each with the original record's metadata. */
+export const flatMap: {
+  <A, B>(f: (value: A, record: StreamRecord<A>) => Iterable<B>): <E, R>(self: Pipeline<A, E, R>) => Pipeline<B, E, R>
+  <A, E, R, B>(self: Pipeline<A, E, R>, f: (value: A, record: StreamRecord<A>) => Iterable<B>): Pipeline<B, E, R>
+} = dual(2, <A, E, R, B>(self: Pipeline<A, E, R>, f: (value: A, record: StreamRecord<A>) => Iterable<B>) =>
+  withOperators(self, (records) =>
+    Effect.sync(() => {
+      const out: Array<StreamRecord<B>> = []
+      for (const r of records) for (const value of f(r.value, r)) out.push({ ...r, value })
+      return out
+    })
+  ))
+
+/** Replaces each value through an effect, one record after another in batch order. */
+export const mapEffect: {
+  <A, B, E2, R2>(
+    f: (value: A, record: StreamRecord<A>) => Effect.Effect<B, E2, R2>
+  ): <E, R>(self: Pipeline<A, E, R>) => Pipeline<B, E | E2, R | R2>
+  <A, E, R, B, E2, R2>(
+    self: Pipeline<A, E, R>,
+    f: (value: A, record: StreamRecord<A>) => Effect.Effect<B, E2, R2>
+  ): Pipeline<B, E | E2, R | R2>
+} = dual(
+  2,
+  <A, E, R, B, E2, R2>(self: Pipeline<A, E, R>, f: (value: A, record: StreamRecord<A>) => Effect.Effect<B, E2, R2>) =>
+    withOperators(self, (records) =>
+      Effect.forEach(records, (r) => Effect.map(f(r.value, r), (value): StreamRecord<B> => ({ ...r, value })))
+    )
+)
+
+/**
+ * Runs the pipeline, handing each batch to `sink` in order; a batch reaches the sink only after the
+ * one before it succeeded, and its shard positions are checkpointed right after (at-least-once).
+ * Ends when every shard is read to its end, when `stopWhen` completes (gracefully), or with the
+ * first failure (the failed batch is not checkpointed, so a restart reads it again).
+ *
+ * @example
+ * ```ts
+ * const run = views.pipe(
+ *   Pipeline.foreachBatch((batch) => Effect.log(`${batch.records.length} page views`), { stopWhen: onSignal() })
+ * )
+ * Effect.runPromise(run.pipe(Effect.provide([Kinesis.layer({ region: "eu-west-1" }), CheckpointStore.layerMemory])))
+ * ```
+ */
+export const foreachBatch: {
+  <A, E2, R2>(
+    sink: (batch: Batch<A>) => Effect.Effect<unknown, E2, R2>,
+    options?: RunOptions
+  ): <E, R>(self: Pipeline<A, E, R>) => Effect.Effect<PipelineSummary, E | E2 | PipelineError, R | R2 | Kinesis | CheckpointStore>
+  <A, E, R, E2, R2>(
+    self: Pipeline<A, E, R>,
+    sink: (batch: Batch<A>) => Effect.Effect<unknown, E2, R2>,
+    options?: RunOptions
+  ): Effect.Effect<PipelineSummary, E | E2 | PipelineError, R | R2 | Kinesis | CheckpointStore>
+} = dual(
+  (args) => isPipeline(args[0]),
+  <A, E, R, E2, R2>(
+    self: Pipeline<A, E, R>,
+    sink: (batch: Batch<A>) => Effect.Effect<unknown, E2, R2>,
+    options: RunOptions = {}
+  ) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const source = yield* self.source
+        const gracefulStopTimeout = yield* durationOption(
+          "gracefulStopTimeout",
+          options.gracefulStopTimeout,
+          Duration.times(source.batchInterval, 10)
+        )
+        const store = yield* CheckpointStore
+        const checkpoints = yield* store.load(source.scope)
+        const stopRequested = yield* Deferred.make<void>()
+        if (options.stopWhen !== undefined) {
+          yield* options.stopWhen.pipe(Effect.zipRight(Deferred.succeed(stopRequested, undefined)), Effect.forkScoped)
+        }
+        const drafts = batchChunks(source.open(checkpoints), {
+          batchInterval: source.batchInterval,
+          maxBatchRecords: source.maxBatchRecords,
+          stop: Deferred.await(stopRequested)
+        })
+        let batchId = 0
+        const run = drafts.pipe(
+          // The next batch fills while the sink works on this one.
+          Stream.buffer({ capacity: 1 }),
+          Stream.runFoldEffect({ batches: 0, records: 0, shardsEnded: 0 } as PipelineSummary, (summary, draft) =>
+            Effect.gen(function* () {
+              let shardsEnded = 0
+              for (const c of draft.checkpoints.values()) if (c._tag === "ShardEnd") shardsEnded++
+              const empty = draft.records.length === 0
+              if (!(empty && options.skipEmptyBatches === true)) {
+                const records = yield* self.operators(draft.records)
+                yield* sink({
+                  batchId: batchId++,
+                  records,
+                  sourceRecords: draft.records.length,
+                  openedAt: new Date(draft.openedAt),
+                  closedAt: new Date(draft.closedAt),
+                  closedBy: draft.closedBy,
+                  checkpoints: draft.checkpoints,
+                  millisBehindLatest: draft.millisBehindLatest
+                })
+              }
+              if (draft.checkpoints.size > 0) yield* store.save(source.scope, draft.checkpoints)
+              return {
+                batches: summary.batches + (empty && options.skipEmptyBatches === true ? 0 : 1),
+                records: summary.records + draft.records.length,
+                shardsEnded: summary.shardsEnded + shardsEnded
+              }
+            })
+          )
+        )
+        // Once a stop is asked, the drain has `gracefulStopTimeout` to finish.
+        const deadline = Deferred.await(stopRequested).pipe(
+          Effect.zipRight(Effect.sleep(gracefulStopTimeout)),
+          Effect.zipRight(Effect.fail(new GracefulStopTimeout({ timeout: gracefulStopTimeout })))
+        )
+        return yield* Effect.raceFirst(run, deadline)
+      })
+    )
+)

@@ -1,0 +1,124 @@
+import { Cause, Clock, Duration, Effect, Fiber, Option, Queue, Stream } from "effect"
+import { Checkpoint } from "../checkpoint/index.js"
+import type { BatchCloseReason, BatchDraft, SourceChunk, StreamRecord } from "./Batch.js"
+
+/** How the batcher closes batches. */
+export interface BatcherOptions {
+  readonly batchInterval: Duration.Duration
+  readonly maxBatchRecords: number
+  /** Source chunks held between the source and the batcher. Default 4. */
+  readonly bufferChunks?: number
+  /** When this completes, reading stops and what was read already is flushed as the last batches. */
+  readonly stop?: Effect.Effect<void>
+}
+
+type Event<A, E> =
+  | { readonly _tag: "Chunk"; readonly chunk: SourceChunk<A> }
+  | { readonly _tag: "End" }
+  | { readonly _tag: "Failed"; readonly cause: Cause.Cause<E> }
+  | { readonly _tag: "Tick"; readonly batch: number }
+
+/** Collects one batch; splits a chunk that would pass the cap and hands back the rest. */
+class DraftBuilder<A> {
+  readonly records: Array<StreamRecord<A>> = []
+  readonly checkpoints = new Map<string, Checkpoint>()
+  readonly lag = new Map<string, number>()
+  constructor(readonly max: number) {}
+
+  get full() {
+    return this.records.length >= this.max
+  }
+
+  add(chunk: SourceChunk<A>): SourceChunk<A> | undefined {
+    const room = this.max - this.records.length
+    const taken = chunk.records.length <= room ? chunk.records : chunk.records.slice(0, room)
+    for (const r of taken) this.records.push(r)
+    const last = taken[taken.length - 1]
+    const whole = taken.length === chunk.records.length
+    if (whole && chunk.shardEnded) this.checkpoints.set(chunk.shardId, Checkpoint.shardEnd)
+    else if (last !== undefined) this.checkpoints.set(chunk.shardId, Checkpoint.sequence(last.sequenceNumber))
+    if (chunk.millisBehindLatest !== undefined) this.lag.set(chunk.shardId, chunk.millisBehindLatest)
+    return whole ? undefined : { ...chunk, records: chunk.records.slice(room) }
+  }
+
+  close(openedAt: number, closedAt: number, closedBy: BatchCloseReason): BatchDraft<A> {
+    return { records: this.records, openedAt, closedAt, closedBy, checkpoints: this.checkpoints, millisBehindLatest: this.lag }
+  }
+}
+
+/**
+ * Turns source chunks into batches that close when `batchInterval` has passed since they opened or
+ * when they hold `maxBatchRecords` records, whichever comes first. Every interval yields a batch,
+ * empty or not, as in Spark Streaming. Per-shard order is kept; a chunk is never reordered.
+ * Timing runs on Effect's `Clock`; the wait for records is never interrupted (a timer posts a
+ * tick instead), so no record can be lost between a time-out and a take.
+ */
+export const batchChunks = <A, E, R>(
+  source: Stream.Stream<SourceChunk<A>, E, R>,
+  options: BatcherOptions
+): Stream.Stream<BatchDraft<A>, E, R> =>
+  Stream.unwrapScoped(
+    Effect.gen(function* () {
+      const intervalMillis = Duration.toMillis(options.batchInterval)
+      const events = yield* Queue.unbounded<Event<A, E>>()
+      // Bounds the chunks waiting here: the source waits for a slot before it hands one over.
+      const slots = yield* Effect.makeSemaphore(options.bufferChunks ?? 4)
+      const forward = Stream.runForEach(source, (chunk) =>
+        Effect.zipRight(slots.take(1), Queue.offer(events, { _tag: "Chunk", chunk }))
+      ).pipe(
+        Effect.matchCauseEffect({
+          onSuccess: () => Queue.offer(events, { _tag: "End" }),
+          onFailure: (cause) =>
+            Cause.isInterruptedOnly(cause) ? Effect.void : Queue.offer(events, { _tag: "Failed", cause })
+        })
+      )
+      const forwarder = yield* Effect.forkScoped(forward)
+      if (options.stop !== undefined) {
+        yield* options.stop.pipe(
+          Effect.zipRight(Fiber.interrupt(forwarder)),
+          Effect.zipRight(Queue.offer(events, { _tag: "End" })),
+          Effect.forkScoped
+        )
+      }
+
+      const scope = yield* Effect.scope
+      let batchNumber = 0
+      let carry: SourceChunk<A> | undefined
+      let ended = false
+
+      const nextBatch: Effect.Effect<BatchDraft<A>, Option.Option<E>> = Effect.gen(function* () {
+        if (ended && carry === undefined) return yield* Effect.fail(Option.none())
+        const openedAt = yield* Clock.currentTimeMillis
+        const current = ++batchNumber
+        const draft = new DraftBuilder<A>(options.maxBatchRecords)
+        if (carry !== undefined) carry = draft.add(carry)
+        if (draft.full || ended) return draft.close(openedAt, yield* Clock.currentTimeMillis, draft.full ? "size" : "end")
+        const timer = yield* Effect.sleep(Duration.millis(intervalMillis)).pipe(
+          Effect.zipRight(Queue.offer(events, { _tag: "Tick", batch: current })),
+          Effect.forkIn(scope)
+        )
+        let closedBy: BatchCloseReason | undefined
+        while (closedBy === undefined) {
+          const event = yield* Queue.take(events)
+          switch (event._tag) {
+            case "Tick":
+              if (event.batch === current) closedBy = "interval"
+              break
+            case "End":
+              ended = true
+              closedBy = "end"
+              break
+            case "Failed":
+              return yield* Effect.failCause(Cause.map(event.cause, Option.some))
+            case "Chunk":
+              yield* slots.release(1)
+              carry = draft.add(event.chunk)
+              if (draft.full) closedBy = "size"
+          }
+        }
+        yield* Fiber.interrupt(timer)
+        return draft.close(openedAt, yield* Clock.currentTimeMillis, closedBy)
+      })
+      return Stream.repeatEffectOption(nextBatch)
+    })
+  )
