@@ -1,0 +1,261 @@
+import type { PutRecordsRequestEntry } from "@aws-sdk/client-kinesis"
+import { Context, Effect, Layer } from "effect"
+import { Kinesis, type KinesisApi, type KinesisError, type KinesisOperation } from "../kinesis/index.js"
+import {
+  ARN_PREFIX,
+  at,
+  between,
+  invalid,
+  nameOf,
+  notFound,
+  outOfRange,
+  refuse,
+  validation,
+  withStream
+} from "./memoryCalls.js"
+import {
+  append,
+  decodeToken,
+  describeShard,
+  encodeToken,
+  findShard,
+  HASH_KEY_SPACE,
+  hashKeyOf,
+  makeStream,
+  type MemoryShard,
+  type MemoryStream,
+  openShardFor,
+  split
+} from "./memoryModel.js"
+import { makeReads } from "./memoryReads.js"
+
+/** Streams that exist from the start. */
+export interface MemoryKinesisOptions {
+  readonly streams?: ReadonlyArray<{ readonly name: string; readonly shardCount: number }>
+}
+
+/** An in-memory Kinesis and the knobs real Kinesis does not offer. */
+export interface MemoryKinesisHandle {
+  readonly api: KinesisApi
+  /** Creates an ACTIVE stream (the same as `api.createStream`, with a shard count). */
+  readonly createStream: (name: string, shardCount: number) => Effect.Effect<void, KinesisError>
+  /**
+   * Closes an open shard and opens two children that split its hash range at `newStartingHashKey`
+   * (decimal; the middle when left out). Answers the children's ids, lower range first.
+   */
+  readonly splitShard: (
+    streamName: string,
+    shardId: string,
+    newStartingHashKey?: string
+  ) => Effect.Effect<readonly [string, string], KinesisError>
+}
+
+const NEXT_TOKEN_TTL_MS = 5 * 60 * 1000
+const STREAM_NAME = /^[a-zA-Z0-9_.-]{1,128}$/
+const DECIMAL = /^\d{1,39}$/
+const MAX_RECORD_BYTES = 1024 * 1024
+
+type Put = { readonly ShardId: string; readonly SequenceNumber: string }
+
+const hashKeyFor = (entry: PutRecordsRequestEntry): bigint | undefined => {
+  if (entry.ExplicitHashKey === undefined) return hashKeyOf(entry.PartitionKey ?? "")
+  if (!DECIMAL.test(entry.ExplicitHashKey)) return undefined
+  const key = BigInt(entry.ExplicitHashKey)
+  return key < HASH_KEY_SPACE ? key : undefined
+}
+
+/** Validates every entry before appending any, so a refused request writes nothing. */
+const put = (
+  operation: KinesisOperation,
+  stream: MemoryStream,
+  entries: ReadonlyArray<PutRecordsRequestEntry>,
+  now: number
+): Effect.Effect<Array<Put>, KinesisError> => {
+  const target = { streamName: stream.name }
+  const shards: Array<MemoryShard> = []
+  for (const entry of entries) {
+    const key = entry.PartitionKey ?? ""
+    if (key.length < 1 || key.length > 256) {
+      return validation(operation, target, "partitionKey", key, "Member must have length between 1 and 256")
+    }
+    const bytes = entry.Data?.byteLength ?? 0
+    if (bytes > MAX_RECORD_BYTES) {
+      return validation(operation, target, "data", `${bytes} bytes`, `Member must be at most ${MAX_RECORD_BYTES} bytes`)
+    }
+    const hashKey = hashKeyFor(entry)
+    if (hashKey === undefined) {
+      return invalid(operation, target, `Invalid ExplicitHashKey ${entry.ExplicitHashKey}: not in [0, 2^128-1].`)
+    }
+    const shard = openShardFor(stream, hashKey)
+    if (shard === undefined) return refuse(operation, target, "InternalFailure", "No open shard covers the key.")
+    shards.push(shard)
+  }
+  return Effect.succeed(entries.map((entry, i) => {
+    const shard = shards[i]!
+    const record = append(stream, shard, entry.PartitionKey ?? "", entry.Data ?? new Uint8Array(), now)
+    return { ShardId: shard.shardId, SequenceNumber: record.sequenceNumber }
+  }))
+}
+
+const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHandle> =>
+  Effect.gen(function* () {
+    const streams = new Map<string, MemoryStream>()
+
+    const createStream: KinesisApi["createStream"] = (input) =>
+      at((now) => {
+        const name = input.StreamName ?? ""
+        const target = { streamName: name }
+        const shardCount = input.ShardCount ?? 4
+        if (!STREAM_NAME.test(name)) {
+          return validation("CreateStream", target, "streamName", name, "Member must match [a-zA-Z0-9_.-]{1,128}")
+        }
+        if (outOfRange(shardCount, 1, 100_000)) {
+          return validation("CreateStream", target, "shardCount", shardCount, between(1, 100_000))
+        }
+        if (streams.has(name)) {
+          return refuse("CreateStream", target, "ResourceInUseException", `Stream ${name} already exists.`)
+        }
+        streams.set(name, makeStream(name, shardCount, now, ARN_PREFIX))
+        return Effect.void
+      })
+
+    const describeStreamSummary: KinesisApi["describeStreamSummary"] = (input) =>
+      at(() =>
+        withStream(streams, "DescribeStreamSummary", nameOf(input), { streamName: nameOf(input) }, (stream) =>
+          Effect.succeed({
+            StreamDescriptionSummary: {
+              StreamName: stream.name,
+              StreamARN: stream.arn,
+              StreamStatus: "ACTIVE",
+              RetentionPeriodHours: 24,
+              StreamCreationTimestamp: new Date(stream.createdAt),
+              EnhancedMonitoring: [{ ShardLevelMetrics: [] }],
+              EncryptionType: "NONE",
+              OpenShardCount: stream.shards.filter((s) => s.endingSeq === undefined).length,
+              ConsumerCount: 0
+            }
+          }))
+      )
+
+    const listShards: KinesisApi["listShards"] = (input, target) =>
+      at((now) => {
+        const where = target ?? { streamName: input.StreamName }
+        if (input.StreamName !== undefined && input.NextToken !== undefined) {
+          return invalid("ListShards", where, "NextToken and StreamName cannot be provided together.")
+        }
+        if (outOfRange(input.MaxResults, 1, 10_000)) {
+          return validation("ListShards", where, "maxResults", input.MaxResults, between(1, 10_000))
+        }
+        let name = nameOf(input)
+        let offset = 0
+        if (input.NextToken !== undefined) {
+          const token = decodeToken("ListShards", input.NextToken)
+          if (token === undefined) return invalid("ListShards", where, "Invalid NextToken.")
+          const [tokenName, tokenOffset, issued] = token as [string, number, number]
+          if (now - issued > NEXT_TOKEN_TTL_MS) {
+            return refuse("ListShards", where, "ExpiredNextTokenException", "NextToken has expired.")
+          }
+          name = tokenName
+          offset = tokenOffset
+        }
+        return withStream(streams, "ListShards", name, where, (stream) => {
+          const after = input.ExclusiveStartShardId
+          const all = after === undefined ? stream.shards : stream.shards.filter((s) => s.shardId > after)
+          const end = offset + (input.MaxResults ?? 1000)
+          return Effect.succeed({
+            Shards: all.slice(offset, end).map(describeShard),
+            ...(end < all.length ? { NextToken: encodeToken("ListShards", [stream.name, end, now]) } : {})
+          })
+        })
+      })
+
+    const putRecord: KinesisApi["putRecord"] = (input) =>
+      at((now) =>
+        withStream(streams, "PutRecord", nameOf(input), { streamName: nameOf(input) }, (stream) =>
+          Effect.map(put("PutRecord", stream, [input], now), (results) => results[0]!))
+      )
+
+    const putRecords: KinesisApi["putRecords"] = (input) =>
+      at((now) => {
+        const records = input.Records ?? []
+        const target = { streamName: nameOf(input) }
+        if (records.length < 1 || records.length > 500) {
+          return validation("PutRecords", target, "records", `${records.length} entries`, "Member must have 1 to 500")
+        }
+        return withStream(streams, "PutRecords", nameOf(input), target, (stream) =>
+          Effect.map(put("PutRecords", stream, records, now), (Records) => ({ FailedRecordCount: 0, Records })))
+      })
+
+    const api: KinesisApi = {
+      createStream,
+      describeStreamSummary,
+      listShards,
+      ...makeReads(streams),
+      putRecord,
+      putRecords
+    }
+
+    const splitShard: MemoryKinesisHandle["splitShard"] = (streamName, shardId, newStartingHashKey) =>
+      at(() => {
+        const target = { streamName, shardId }
+        return withStream(streams, "ListShards", streamName, target, (stream) => {
+          const shard = findShard(stream, shardId)
+          if (shard === undefined) return notFound("ListShards", target, `Shard ${shardId} in stream ${streamName}`)
+          if (newStartingHashKey !== undefined && !DECIMAL.test(newStartingHashKey)) {
+            return invalid("ListShards", target, `Invalid NewStartingHashKey ${newStartingHashKey}.`)
+          }
+          const at = newStartingHashKey === undefined ? undefined : BigInt(newStartingHashKey)
+          const children = split(stream, shard, at)
+          return typeof children === "string"
+            ? invalid("ListShards", target, children)
+            : Effect.succeed([children[0].shardId, children[1].shardId] as const)
+        })
+      })
+
+    const handle: MemoryKinesisHandle = {
+      api,
+      createStream: (name, shardCount) => createStream({ StreamName: name, ShardCount: shardCount }),
+      splitShard
+    }
+    for (const stream of options.streams ?? []) {
+      yield* Effect.orDie(handle.createStream(stream.name, stream.shardCount))
+    }
+    return handle
+  })
+
+/**
+ * Kinesis in memory, for fast property tests and `TestClock` tests: MD5 partitioning over evenly
+ * split hash ranges, fixed-width increasing sequence numbers, all iterator types, 5-minute iterator
+ * expiry and arrival times on Effect's `Clock`, ListShards paging, and shard splits. Records are
+ * kept for ever (no retention), every PutRecords entry succeeds, and there are no throughput
+ * limits (add those with `Faults`). The read that drains a closed shard returns its last records
+ * with no `NextShardIterator`, and the `ChildShards`.
+ *
+ * @example
+ * ```ts
+ * const program = Effect.gen(function* () {
+ *   const kinesis = yield* Kinesis
+ *   yield* kinesis.putRecord({ StreamName: "clicks", PartitionKey: "u1", Data: new Uint8Array([1]) })
+ * }).pipe(Effect.provide(MemoryKinesis.layer({ streams: [{ name: "clicks", shardCount: 2 }] })))
+ * ```
+ */
+export class MemoryKinesis
+  extends Context.Tag("shardline/testing/MemoryKinesis")<MemoryKinesis, MemoryKinesisHandle>()
+{
+  /**
+   * A fresh, empty in-memory Kinesis with `options.streams` created (a bad name or count there is a defect).
+   *
+   * @example
+   * ```ts
+   * const memory = yield* MemoryKinesis.make({ streams: [{ name: "clicks", shardCount: 1 }] })
+   * const [low, high] = yield* memory.splitShard("clicks", "shardId-000000000000")
+   * ```
+   */
+  static readonly make = make
+
+  /** A layer with the in-memory Kinesis as `Kinesis`, and its handle (for `splitShard`) as `MemoryKinesis`. */
+  static readonly layer = (options: MemoryKinesisOptions = {}): Layer.Layer<Kinesis | MemoryKinesis> =>
+    Layer.effectContext(
+      Effect.map(make(options), (handle) => Context.make(MemoryKinesis, handle).pipe(Context.add(Kinesis, handle.api)))
+    )
+}

@@ -1,0 +1,164 @@
+import { createHash } from "node:crypto"
+import type { Shard } from "@aws-sdk/client-kinesis"
+
+/** One record as MemoryKinesis keeps it; `seq` is its place in the stream-wide sequence. */
+export interface StoredRecord {
+  readonly seq: number
+  readonly sequenceNumber: string
+  readonly partitionKey: string
+  readonly data: Uint8Array
+  readonly arrival: number
+}
+
+export interface MemoryShard {
+  readonly shardId: string
+  readonly parentShardId: string | undefined
+  readonly startingHashKey: bigint
+  readonly endingHashKey: bigint
+  readonly startingSeq: number
+  /** Set when the shard is closed (split); no record is appended after it. */
+  endingSeq: number | undefined
+  readonly children: Array<string>
+  readonly records: Array<StoredRecord>
+}
+
+export interface MemoryStream {
+  readonly name: string
+  readonly arn: string
+  readonly createdAt: number
+  readonly shards: Array<MemoryShard>
+  /** The seq the next record (or shard boundary) gets; unique across the stream's shards. */
+  nextSeq: number
+  /** Which shard holds a sequence number, to refuse positions from another shard. */
+  readonly shardOfSeq: Map<number, string>
+}
+
+export const HASH_KEY_SPACE = 1n << 128n
+const SEQ_BASE = 49n * 10n ** 54n
+const SEQ_PATTERN = /^49\d{54}$/
+
+/** A fixed-width (56 digit) decimal string, so string order is numeric order, as real ones look. */
+export const formatSeq = (seq: number): string => (SEQ_BASE + BigInt(seq)).toString()
+
+/** The seq of a sequence number this emulator issued, or undefined. */
+export const parseSeq = (sequenceNumber: string): number | undefined =>
+  SEQ_PATTERN.test(sequenceNumber) ? Number(BigInt(sequenceNumber) - SEQ_BASE) : undefined
+
+export const shardIdName = (index: number): string => `shardId-${String(index).padStart(12, "0")}`
+
+/** Kinesis's mapping: the partition key's MD5 read as a 128-bit unsigned integer. */
+export const hashKeyOf = (partitionKey: string): bigint =>
+  BigInt(`0x${createHash("md5").update(partitionKey, "utf8").digest("hex")}`)
+
+export const makeStream = (name: string, shardCount: number, now: number, arnPrefix: string): MemoryStream => {
+  // The same even split as Kinesis: the last shard takes the remainder.
+  const width = HASH_KEY_SPACE / BigInt(shardCount)
+  const shards: Array<MemoryShard> = []
+  for (let i = 0; i < shardCount; i++) {
+    shards.push({
+      shardId: shardIdName(i),
+      parentShardId: undefined,
+      startingHashKey: width * BigInt(i),
+      endingHashKey: (i < shardCount - 1 ? width * BigInt(i + 1) : HASH_KEY_SPACE) - 1n,
+      startingSeq: 0,
+      endingSeq: undefined,
+      children: [],
+      records: []
+    })
+  }
+  return { name, arn: `${arnPrefix}${name}`, createdAt: now, shards, nextSeq: 1, shardOfSeq: new Map() }
+}
+
+export const findShard = (stream: MemoryStream, shardId: string): MemoryShard | undefined =>
+  stream.shards.find((shard) => shard.shardId === shardId)
+
+export const openShardFor = (stream: MemoryStream, hashKey: bigint): MemoryShard | undefined =>
+  stream.shards.find((s) => s.endingSeq === undefined && s.startingHashKey <= hashKey && hashKey <= s.endingHashKey)
+
+export const append = (
+  stream: MemoryStream,
+  shard: MemoryShard,
+  partitionKey: string,
+  data: Uint8Array,
+  now: number
+): StoredRecord => {
+  const seq = stream.nextSeq++
+  const record: StoredRecord = {
+    seq,
+    sequenceNumber: formatSeq(seq),
+    partitionKey,
+    data: Uint8Array.from(data),
+    arrival: now
+  }
+  shard.records.push(record)
+  stream.shardOfSeq.set(seq, shard.shardId)
+  return record
+}
+
+/** Index of the first record with `seq >= position` (records are in seq order). */
+export const firstAtOrAfter = (records: ReadonlyArray<StoredRecord>, position: number): number => {
+  let low = 0
+  let high = records.length
+  while (low < high) {
+    const mid = (low + high) >>> 1
+    if (records[mid]!.seq < position) low = mid + 1
+    else high = mid
+  }
+  return low
+}
+
+/**
+ * Closes `parent` and adds two children splitting its hash range at `newStartingHashKey`
+ * (the middle when left out). Answers the children, or a reason the split is refused.
+ */
+export const split = (
+  stream: MemoryStream,
+  parent: MemoryShard,
+  newStartingHashKey: bigint | undefined
+): readonly [MemoryShard, MemoryShard] | string => {
+  if (parent.endingSeq !== undefined) return `Shard ${parent.shardId} is already closed.`
+  const at = newStartingHashKey ?? parent.startingHashKey + (parent.endingHashKey - parent.startingHashKey + 1n) / 2n
+  if (at <= parent.startingHashKey || at > parent.endingHashKey) {
+    return `NewStartingHashKey ${at} must be above ${parent.startingHashKey} and at most ${parent.endingHashKey}.`
+  }
+  parent.endingSeq = stream.nextSeq++
+  const child = (startingHashKey: bigint, endingHashKey: bigint): MemoryShard => ({
+    shardId: shardIdName(stream.shards.length),
+    parentShardId: parent.shardId,
+    startingHashKey,
+    endingHashKey,
+    startingSeq: stream.nextSeq,
+    endingSeq: undefined,
+    children: [],
+    records: []
+  })
+  const low = child(parent.startingHashKey, at - 1n)
+  stream.shards.push(low)
+  const high = child(at, parent.endingHashKey)
+  stream.shards.push(high)
+  parent.children.push(low.shardId, high.shardId)
+  return [low, high]
+}
+
+export const describeShard = (shard: MemoryShard): Shard => ({
+  ShardId: shard.shardId,
+  ...(shard.parentShardId === undefined ? {} : { ParentShardId: shard.parentShardId }),
+  HashKeyRange: { StartingHashKey: shard.startingHashKey.toString(), EndingHashKey: shard.endingHashKey.toString() },
+  SequenceNumberRange: {
+    StartingSequenceNumber: formatSeq(shard.startingSeq),
+    ...(shard.endingSeq === undefined ? {} : { EndingSequenceNumber: formatSeq(shard.endingSeq) })
+  }
+})
+
+/** Opaque tokens (shard iterators, ListShards tokens): base64 JSON, as opaque to callers as real ones. */
+export const encodeToken = (kind: string, fields: ReadonlyArray<string | number>): string =>
+  Buffer.from(JSON.stringify([kind, ...fields]), "utf8").toString("base64")
+
+export const decodeToken = (kind: string, token: string): ReadonlyArray<unknown> | undefined => {
+  try {
+    const decoded: unknown = JSON.parse(Buffer.from(token, "base64").toString("utf8"))
+    return Array.isArray(decoded) && decoded[0] === kind ? decoded.slice(1) : undefined
+  } catch {
+    return undefined
+  }
+}

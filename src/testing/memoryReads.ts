@@ -1,0 +1,134 @@
+import type { ChildShard, GetShardIteratorCommandInput } from "@aws-sdk/client-kinesis"
+import { Effect } from "effect"
+import type { KinesisApi, KinesisError } from "../kinesis/index.js"
+import { at, between, invalid, nameOf, notFound, outOfRange, refuse, validation, withStream } from "./memoryCalls.js"
+import {
+  decodeToken,
+  encodeToken,
+  findShard,
+  firstAtOrAfter,
+  type MemoryShard,
+  type MemoryStream,
+  parseSeq
+} from "./memoryModel.js"
+
+const ITERATOR_TTL_MS = 5 * 60 * 1000
+
+/** The first seq an iterator of this type reads. */
+const startPosition = (
+  input: GetShardIteratorCommandInput,
+  stream: MemoryStream,
+  shard: MemoryShard,
+  now: number
+): Effect.Effect<number, KinesisError> => {
+  const target = { streamName: stream.name, shardId: shard.shardId }
+  const type = input.ShardIteratorType
+  const given = input.StartingSequenceNumber
+  const bySequence = type === "AT_SEQUENCE_NUMBER" || type === "AFTER_SEQUENCE_NUMBER"
+  if (bySequence !== (given !== undefined)) {
+    return invalid(
+      "GetShardIterator",
+      target,
+      "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or " +
+        `(2) TRIM_HORIZON, LATEST or AT_TIMESTAMP and no StartingSequenceNumber. Request specified ${type}.`
+    )
+  }
+  if (given !== undefined) {
+    const seq = parseSeq(given)
+    const owner = seq === undefined ? undefined : stream.shardOfSeq.get(seq)
+    if (seq === undefined || (owner !== undefined && owner !== shard.shardId)) {
+      return invalid("GetShardIterator", target, `StartingSequenceNumber ${given} is invalid for ${shard.shardId}.`)
+    }
+    return Effect.succeed(type === "AT_SEQUENCE_NUMBER" ? seq : seq + 1)
+  }
+  switch (type) {
+    case "TRIM_HORIZON":
+      return Effect.succeed(shard.startingSeq)
+    case "LATEST":
+      return Effect.succeed(stream.nextSeq)
+    case "AT_TIMESTAMP": {
+      const time = input.Timestamp?.getTime()
+      if (time === undefined || Number.isNaN(time) || time > now) {
+        return invalid("GetShardIterator", target, "AT_TIMESTAMP needs a Timestamp that is not in the future.")
+      }
+      const first = shard.records.find((r) => r.arrival >= time)
+      return Effect.succeed(first?.seq ?? stream.nextSeq)
+    }
+    default:
+      return validation("GetShardIterator", target, "shardIteratorType", type, "Member must be an iterator type")
+  }
+}
+
+const iterator = (streamName: string, shardId: string, position: number, now: number) =>
+  encodeToken("Iterator", [streamName, shardId, position, now])
+
+const childShards = (stream: MemoryStream, shard: MemoryShard): Array<ChildShard> =>
+  shard.children.flatMap((id) => {
+    const child = findShard(stream, id)
+    if (child === undefined) return []
+    const HashKeyRange = {
+      StartingHashKey: child.startingHashKey.toString(),
+      EndingHashKey: child.endingHashKey.toString()
+    }
+    return [{ ShardId: child.shardId, ParentShards: [shard.shardId], HashKeyRange }]
+  })
+
+/** GetShardIterator and GetRecords over the streams. */
+export const makeReads = (
+  streams: ReadonlyMap<string, MemoryStream>
+): Pick<KinesisApi, "getShardIterator" | "getRecords"> => ({
+  getShardIterator: (input) =>
+    at((now) => {
+      const name = nameOf(input)
+      const target = { streamName: name, shardId: input.ShardId }
+      return withStream(streams, "GetShardIterator", name, target, (stream) => {
+        const shard = findShard(stream, input.ShardId ?? "")
+        if (shard === undefined) {
+          return notFound("GetShardIterator", target, `Shard ${input.ShardId} in stream ${stream.name}`)
+        }
+        return Effect.map(startPosition(input, stream, shard, now), (position) => ({
+          ShardIterator: iterator(stream.name, shard.shardId, position, now)
+        }))
+      })
+    }),
+
+  getRecords: (input, target) =>
+    at((now) => {
+      const where = target ?? {}
+      const limit = input.Limit ?? 10_000
+      if (outOfRange(limit, 1, 10_000)) return validation("GetRecords", where, "limit", limit, between(1, 10_000))
+      const given = input.ShardIterator ?? ""
+      if (given.length < 1 || given.length > 512) {
+        return validation("GetRecords", where, "shardIterator", given, "Member must have length between 1 and 512")
+      }
+      const token = decodeToken("Iterator", given)
+      if (token === undefined) return invalid("GetRecords", where, "Invalid ShardIterator.")
+      const [streamName, shardId, position, issued] = token as [string, string, number, number]
+      const here = { streamName: where.streamName ?? streamName, shardId: where.shardId ?? shardId }
+      if (now - issued > ITERATOR_TTL_MS) {
+        return refuse("GetRecords", here, "ExpiredIteratorException", "Iterator expired.")
+      }
+      return withStream(streams, "GetRecords", streamName, here, (stream) => {
+        const shard = findShard(stream, shardId)
+        if (shard === undefined) return notFound("GetRecords", here, `Shard ${shardId} in stream ${streamName}`)
+        const start = firstAtOrAfter(shard.records, position)
+        const batch = shard.records.slice(start, start + limit)
+        const next = shard.records[start + batch.length]
+        const last = batch[batch.length - 1]
+        // A closed shard's last read (records or not) ends it: no next iterator, the children instead.
+        const ended = shard.endingSeq !== undefined && next === undefined
+        return Effect.succeed({
+          Records: batch.map((r) => ({
+            SequenceNumber: r.sequenceNumber,
+            ApproximateArrivalTimestamp: new Date(r.arrival),
+            Data: Uint8Array.from(r.data),
+            PartitionKey: r.partitionKey
+          })),
+          ...(ended
+            ? { ChildShards: childShards(stream, shard) }
+            : { NextShardIterator: iterator(streamName, shardId, last === undefined ? position : last.seq + 1, now) }),
+          MillisBehindLatest: next === undefined ? 0 : Math.max(0, now - next.arrival)
+        })
+      })
+    })
+})

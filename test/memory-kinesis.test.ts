@@ -1,0 +1,210 @@
+import { createHash } from "node:crypto"
+import type { _Record } from "@aws-sdk/client-kinesis"
+import { describe, expect, it } from "@effect/vitest"
+// effect's bundled fast-check, whose arbitraries it.effect.prop's types accept.
+import { Effect, FastCheck as fc, Layer, TestClock } from "effect"
+import { Kinesis, type KinesisApi } from "../src/kinesis/index.js"
+import { MemoryKinesis } from "../src/testing/index.js"
+
+const bytes = (text: string) => new TextEncoder().encode(text)
+const text = (record: _Record) => new TextDecoder().decode(record.Data)
+const hashOf = (key: string) => BigInt(`0x${createHash("md5").update(key, "utf8").digest("hex")}`)
+const shard0 = "shardId-000000000000"
+
+const iteratorOf = (
+  api: KinesisApi,
+  StreamName: string,
+  ShardId: string,
+  ShardIteratorType: "TRIM_HORIZON" | "LATEST" | "AT_TIMESTAMP" | "AT_SEQUENCE_NUMBER",
+  extra: { Timestamp?: Date; StartingSequenceNumber?: string } = {}
+) =>
+  Effect.map(
+    api.getShardIterator({ StreamName, ShardId, ShardIteratorType, ...extra }),
+    (out) => out.ShardIterator!
+  )
+
+const putAll = (api: KinesisApi, StreamName: string, values: ReadonlyArray<string>) =>
+  Effect.forEach(values, (value) => api.putRecord({ StreamName, PartitionKey: value, Data: bytes(value) }))
+
+describe("MemoryKinesis", () => {
+  it.effect("shard iterators expire after 5 minutes of Clock time", () =>
+    Effect.gen(function* () {
+      const { api } = yield* MemoryKinesis.make({ streams: [{ name: "s", shardCount: 1 }] })
+      const first = yield* iteratorOf(api, "s", shard0, "TRIM_HORIZON")
+      yield* TestClock.adjust("5 minutes")
+      const out = yield* api.getRecords({ ShardIterator: first })
+      yield* TestClock.adjust("1 millis")
+      const expired = yield* Effect.flip(api.getRecords({ ShardIterator: first }))
+      expect(expired._tag).toBe("ExpiredIterator")
+      expect(expired).toMatchObject({ streamName: "s", shardId: shard0 })
+      // The iterator handed out at 5 minutes is good for 5 more.
+      yield* TestClock.adjust("4 minutes")
+      yield* api.getRecords({ ShardIterator: out.NextShardIterator! })
+    }))
+
+  it.effect("arrival times come from the Clock and MillisBehindLatest is how old the next unread record is", () =>
+    Effect.gen(function* () {
+      const { api } = yield* MemoryKinesis.make({ streams: [{ name: "s", shardCount: 1 }] })
+      yield* TestClock.setTime(1_000_000)
+      yield* putAll(api, "s", ["a"])
+      yield* TestClock.adjust("10 seconds")
+      yield* putAll(api, "s", ["b"])
+      yield* TestClock.adjust("5 seconds")
+      const start = yield* iteratorOf(api, "s", shard0, "TRIM_HORIZON")
+      const first = yield* api.getRecords({ ShardIterator: start, Limit: 1 })
+      expect(first.Records!.map(text)).toEqual(["a"])
+      expect(first.Records![0]!.ApproximateArrivalTimestamp).toEqual(new Date(1_000_000))
+      expect(first.MillisBehindLatest).toBe(5_000)
+      const second = yield* api.getRecords({ ShardIterator: first.NextShardIterator! })
+      expect(second.Records!.map(text)).toEqual(["b"])
+      expect(second.MillisBehindLatest).toBe(0)
+    }))
+
+  it.effect("AT_TIMESTAMP starts at the first arrival at or after the time, and refuses the future", () =>
+    Effect.gen(function* () {
+      const { api } = yield* MemoryKinesis.make({ streams: [{ name: "s", shardCount: 1 }] })
+      for (const value of ["t0", "t10", "t20"]) {
+        yield* putAll(api, "s", [value])
+        yield* TestClock.adjust("10 seconds")
+      }
+      const read = (ms: number) =>
+        Effect.flatMap(
+          iteratorOf(api, "s", shard0, "AT_TIMESTAMP", { Timestamp: new Date(ms) }),
+          (ShardIterator) => Effect.map(api.getRecords({ ShardIterator }), (out) => out.Records!.map(text))
+        )
+      expect(yield* read(10_000)).toEqual(["t10", "t20"])
+      expect(yield* read(5_000)).toEqual(["t10", "t20"])
+      expect(yield* read(25_000)).toEqual([])
+      const future = yield* Effect.flip(read(31_000))
+      expect(future._tag === "KinesisRequestError" && future.errorName).toBe("InvalidArgumentException")
+    }))
+
+  it.effect("splitShard closes the parent: the read that drains it ends it and names the children", () =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryKinesis.make({ streams: [{ name: "s", shardCount: 1 }] })
+      const { api } = memory
+      yield* putAll(api, "s", ["a", "b", "c"])
+      const before = yield* iteratorOf(api, "s", shard0, "TRIM_HORIZON")
+      const [low, high] = yield* memory.splitShard("s", shard0)
+      expect([low, high]).toEqual(["shardId-000000000001", "shardId-000000000002"])
+
+      const shards = (yield* api.listShards({ StreamName: "s" })).Shards!
+      expect(shards.map((s) => [s.ShardId, s.ParentShardId])).toEqual([
+        [shard0, undefined],
+        [low, shard0],
+        [high, shard0]
+      ])
+      expect(shards[0]!.SequenceNumberRange?.EndingSequenceNumber).toBeDefined()
+      const half = 1n << 127n
+      expect(shards[1]!.HashKeyRange).toEqual({ StartingHashKey: "0", EndingHashKey: String(half - 1n) })
+      const top = String((half << 1n) - 1n)
+      expect(shards[2]!.HashKeyRange).toEqual({ StartingHashKey: String(half), EndingHashKey: top })
+      const summary = yield* api.describeStreamSummary({ StreamName: "s" })
+      expect(summary.StreamDescriptionSummary?.OpenShardCount).toBe(2)
+
+      // New records go to the children, by hash.
+      const keys = Array.from({ length: 20 }, (_, i) => `k${i}`)
+      const put = yield* putAll(api, "s", keys)
+      put.forEach((out, i) => expect(out.ShardId).toBe(hashOf(keys[i]!) < half ? low : high))
+
+      // The parent reads out what it had, then stops.
+      const page1 = yield* api.getRecords({ ShardIterator: before, Limit: 2 })
+      expect(page1.Records!.map(text)).toEqual(["a", "b"])
+      expect(page1.NextShardIterator).toBeDefined()
+      const page2 = yield* api.getRecords({ ShardIterator: page1.NextShardIterator! })
+      expect(page2.Records!.map(text)).toEqual(["c"])
+      expect(page2.NextShardIterator).toBeUndefined()
+      expect(page2.ChildShards!.map((c) => [c.ShardId, c.ParentShards])).toEqual([[low, [shard0]], [high, [shard0]]])
+
+      const latest = yield* api.getRecords({ ShardIterator: yield* iteratorOf(api, "s", shard0, "LATEST") })
+      expect(latest.Records).toEqual([])
+      expect(latest.NextShardIterator).toBeUndefined()
+      const again = yield* Effect.flip(memory.splitShard("s", shard0))
+      expect(again._tag).toBe("KinesisRequestError")
+    }))
+
+  it.effect("ListShards honours MaxResults exactly; its NextToken expires after 5 minutes", () =>
+    Effect.gen(function* () {
+      const { api } = yield* MemoryKinesis.make({ streams: [{ name: "s", shardCount: 4 }] })
+      const page1 = yield* api.listShards({ StreamName: "s", MaxResults: 3 })
+      expect(page1.Shards).toHaveLength(3)
+      const both = yield* Effect.flip(api.listShards({ StreamName: "s", NextToken: page1.NextToken! }))
+      expect(both._tag === "KinesisRequestError" && both.errorName).toBe("InvalidArgumentException")
+      const page2 = yield* api.listShards({ NextToken: page1.NextToken! })
+      expect(page2.Shards!.map((s) => s.ShardId)).toEqual(["shardId-000000000003"])
+      expect(page2.NextToken).toBeUndefined()
+      yield* TestClock.adjust("6 minutes")
+      const expired = yield* Effect.flip(api.listShards({ NextToken: page1.NextToken! }))
+      expect(expired._tag === "KinesisRequestError" && expired.errorName).toBe("ExpiredNextTokenException")
+    }))
+
+  it.effect("a sequence number from another shard is refused; ExplicitHashKey picks the shard", () =>
+    Effect.gen(function* () {
+      const { api } = yield* MemoryKinesis.make({ streams: [{ name: "s", shardCount: 2 }] })
+      const last = (1n << 128n) - 1n
+      const put = (hashKey: bigint) =>
+        api.putRecord({ StreamName: "s", PartitionKey: "x", ExplicitHashKey: String(hashKey), Data: bytes("x") })
+      const out = yield* put(last)
+      expect(out.ShardId).toBe("shardId-000000000001")
+      const error = yield* Effect.flip(
+        iteratorOf(api, "s", shard0, "AT_SEQUENCE_NUMBER", { StartingSequenceNumber: out.SequenceNumber! })
+      )
+      expect(error._tag === "KinesisRequestError" && error.errorName).toBe("InvalidArgumentException")
+      const outside = yield* Effect.flip(put(last + 1n))
+      expect(outside._tag === "KinesisRequestError" && outside.errorName).toBe("InvalidArgumentException")
+    }))
+
+  it.effect("is retried afresh: an effect built before the stream existed sees it when run again", () =>
+    Effect.gen(function* () {
+      const { api, createStream } = yield* MemoryKinesis.make()
+      const describe = api.describeStreamSummary({ StreamName: "late" })
+      expect((yield* Effect.flip(describe))._tag).toBe("KinesisResourceNotFound")
+      yield* createStream("late", 1)
+      expect((yield* describe).StreamDescriptionSummary?.StreamStatus).toBe("ACTIVE")
+    }))
+
+  it.effect("the layer provides Kinesis and the handle", () =>
+    Effect.gen(function* () {
+      const kinesis = yield* Kinesis
+      const memory = yield* MemoryKinesis
+      yield* memory.createStream("s", 3)
+      expect((yield* kinesis.listShards({ StreamName: "s" })).Shards).toHaveLength(3)
+    }).pipe(Effect.provide(Layer.fresh(MemoryKinesis.layer()))))
+
+  it.effect.prop(
+    "every record put is read back once, on the shard its key hashes to, in order, with ordered sequence numbers",
+    {
+      shardCount: fc.integer({ min: 1, max: 6 }),
+      keys: fc.array(fc.string({ minLength: 1, maxLength: 20 }), { minLength: 1, maxLength: 60 }),
+      batch: fc.integer({ min: 1, max: 25 })
+    },
+    ({ batch, keys, shardCount }) =>
+      Effect.gen(function* () {
+        const { api } = yield* MemoryKinesis.make({ streams: [{ name: "p", shardCount }] })
+        const sent: Array<{ key: string; shardId: string; seq: string; value: string }> = []
+        for (let i = 0; i < keys.length; i += batch) {
+          const chunk = keys.slice(i, i + batch).map((key, j) => ({ key, value: String(i + j) }))
+          const out = yield* api.putRecords({
+            StreamName: "p",
+            Records: chunk.map((c) => ({ PartitionKey: c.key, Data: bytes(c.value) }))
+          })
+          out.Records!.forEach((r, j) => sent.push({ ...chunk[j]!, shardId: r.ShardId!, seq: r.SequenceNumber! }))
+        }
+        const seqs = sent.map((s) => s.seq)
+        expect(new Set(seqs).size).toBe(seqs.length)
+        // Fixed width: string order is numeric order is put order.
+        expect(seqs.every((s, i) => i === 0 || (seqs[i - 1]! < s && BigInt(seqs[i - 1]!) < BigInt(s)))).toBe(true)
+        for (const shard of (yield* api.listShards({ StreamName: "p" })).Shards!) {
+          const start = BigInt(shard.HashKeyRange!.StartingHashKey!)
+          const end = BigInt(shard.HashKeyRange!.EndingHashKey!)
+          const out = yield* api.getRecords({
+            ShardIterator: yield* iteratorOf(api, "p", shard.ShardId!, "TRIM_HORIZON")
+          })
+          const expected = sent.filter((s) => s.shardId === shard.ShardId)
+          expect(out.Records!.map(text)).toEqual(expected.map((s) => s.value))
+          for (const s of expected) expect(start <= hashOf(s.key) && hashOf(s.key) <= end).toBe(true)
+        }
+      }),
+    { fastCheck: { numRuns: 60 } }
+  )
+})
