@@ -9,6 +9,7 @@ export type KinesisOperation =
   | "GetRecords"
   | "PutRecord"
   | "PutRecords"
+  | "SplitShard"
 
 /**
  * The service refused the call because a limit was exceeded

@@ -5,6 +5,7 @@ import { durationOption, integerOption, InvalidOption, textOption } from "../con
 import {
   type InitialPosition,
   listShards,
+  readInLineageOrder,
   readShard,
   resolveReaderOptions,
   type ShardChunk,
@@ -85,24 +86,20 @@ export const resolveKinesisSource = <A>(
     const wanted = options.shardIds === undefined ? undefined : new Set(options.shardIds)
 
     const open = (checkpoints: ReadonlyMap<string, Checkpoint>) =>
-      Stream.unwrap(
-        Effect.map(listShards(streamName, reader.retry), (shards) => {
-          const readers = shards
-            .filter((s) => wanted === undefined || wanted.has(s.shardId))
-            .filter((s) => checkpoints.get(s.shardId)?._tag !== "ShardEnd")
-            .map((shard) => {
-              const checkpoint = checkpoints.get(shard.shardId)
-              const position =
-                checkpoint?._tag === "Sequence"
-                  ? ShardPosition.afterSequenceNumber(checkpoint.sequenceNumber)
-                  : ShardPosition.fromInitial(startAt)
-              return readShard({ streamName, shardId: shard.shardId, position }, reader).pipe(
-                Stream.mapEffect((chunk) => decodeChunk(codec, chunk))
-              )
-            })
-          return Stream.mergeAll(readers, { concurrency: "unbounded", bufferSize: 2 })
-        })
-      )
+      readInLineageOrder({
+        list: listShards(streamName, reader.retry),
+        ended: new Set([...checkpoints].filter(([, c]) => c._tag === "ShardEnd").map(([id]) => id)),
+        wanted: (shardId) => wanted === undefined || wanted.has(shardId),
+        initial: startAt,
+        checkpointed: (shardId) => {
+          const checkpoint = checkpoints.get(shardId)
+          return checkpoint?._tag === "Sequence" ? ShardPosition.afterSequenceNumber(checkpoint.sequenceNumber) : undefined
+        },
+        read: (shard, position) =>
+          readShard({ streamName, shardId: shard.shardId, position }, reader).pipe(
+            Stream.mapEffect((chunk) => decodeChunk(codec, chunk))
+          )
+      })
 
     return { scope: { applicationName, streamName }, batchInterval, maxBatchRecords, open }
   })

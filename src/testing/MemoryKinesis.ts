@@ -198,16 +198,16 @@ const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHa
     const splitShard: MemoryKinesisHandle["splitShard"] = (streamName, shardId, newStartingHashKey) =>
       at(() => {
         const target = { streamName, shardId }
-        return withStream(streams, "ListShards", streamName, target, (stream) => {
+        return withStream(streams, "SplitShard", streamName, target, (stream) => {
           const shard = findShard(stream, shardId)
-          if (shard === undefined) return notFound("ListShards", target, `Shard ${shardId} in stream ${streamName}`)
+          if (shard === undefined) return notFound("SplitShard", target, `Shard ${shardId} in stream ${streamName}`)
           if (newStartingHashKey !== undefined && !DECIMAL.test(newStartingHashKey)) {
-            return invalid("ListShards", target, `Invalid NewStartingHashKey ${newStartingHashKey}.`)
+            return invalid("SplitShard", target, `Invalid NewStartingHashKey ${newStartingHashKey}.`)
           }
           const at = newStartingHashKey === undefined ? undefined : BigInt(newStartingHashKey)
           const children = split(stream, shard, at)
           return typeof children === "string"
-            ? invalid("ListShards", target, children)
+            ? invalid("SplitShard", target, children)
             : Effect.succeed([children[0].shardId, children[1].shardId] as const)
         })
       })
