@@ -4,8 +4,8 @@ import { join } from "node:path"
 import { afterAll, describe, expect, layer } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Ref } from "effect"
 import { type PageView, PageViewSchema } from "../gen/shardline/examples/clickstream/v1/clickstream_pb.js"
-import { backoff, CheckpointStore, type KinesisSourceOptions, Codec, LocalKinesis, Pipeline, type StreamRecord } from "../src/index.js"
-import { Faults, KinesisCalls } from "../src/testing/index.js"
+import { backoff, CheckpointStore, type Kinesis, type KinesisSourceOptions, Codec, LocalKinesis, Pipeline, type StreamRecord } from "../src/index.js"
+import { Faults, KinesisCalls, MemoryKinesis } from "../src/testing/index.js"
 import { byShard, writePageViews } from "./support/produce.js"
 
 
@@ -38,19 +38,23 @@ const consume = (streamName: string, expected: number, extra: Partial<Omit<Kines
     return { summary, records: yield* Ref.get(seen) }
   })
 
-describe("pipeline against the kinesalite emulator", () => {
-  const emulator = LocalKinesis.layer({
-    streams: [
-      { name: "all-records", shardCount: 4 },
-      { name: "restart", shardCount: 4 },
-      { name: "throttled", shardCount: 2 },
-      { name: "exhausted", shardCount: 1 },
-      { name: "backpressure", shardCount: 1 }
-    ]
-  })
+const streams = [
+  { name: "all-records", shardCount: 4 },
+  { name: "restart", shardCount: 4 },
+  { name: "throttled", shardCount: 2 },
+  { name: "exhausted", shardCount: 1 },
+  { name: "backpressure", shardCount: 1 }
+]
 
+// The same pipeline contract against the emulator over HTTP and against the in-memory Kinesis.
+const backends: ReadonlyArray<{ readonly name: string; readonly layer: Layer.Layer<Kinesis, unknown> }> = [
+  { name: "the kinesalite emulator", layer: LocalKinesis.layer({ streams }) },
+  { name: "the in-memory Kinesis", layer: MemoryKinesis.layer({ streams }) }
+]
+
+describe.each(backends)("pipeline against $name", (backend) => {
   // Real time: the emulator, its HTTP calls and the batch intervals all run on the live clock.
-  layer(emulator, { timeout: 60_000, excludeTestServices: true })((it) => {
+  layer(backend.layer, { timeout: 60_000, excludeTestServices: true })((it) => {
     it.effect("consumes every record of 4 shards once, in per-shard order, with its contents", () =>
       Effect.gen(function* () {
         const written = yield* writePageViews("all-records", 1200)
@@ -69,7 +73,8 @@ describe("pipeline against the kinesalite emulator", () => {
 
     it.effect("resumes from the file checkpoint: nothing re-read past it, nothing skipped", () =>
       Effect.gen(function* () {
-        const path = join(scratch, "restart", "checkpoints.json")
+        const folder = join(scratch, backend.name.replace(/\W+/g, "-"))
+        const path = join(folder, "checkpoints.json")
         const store = CheckpointStore.layerFile({ path })
         const first = yield* writePageViews("restart", 400)
         const run1 = yield* consume("restart", 150).pipe(Effect.provide(store))
@@ -88,7 +93,7 @@ describe("pipeline against the kinesalite emulator", () => {
         for (const [shardId, list] of byShard([...first, ...second])) {
           expect(byShard(all).get(shardId)!.map((r) => r.value)).toEqual(list.map((w) => w.url))
         }
-        expect(readdirSync(join(scratch, "restart"))).toEqual(["checkpoints.json"])
+        expect(readdirSync(folder)).toEqual(["checkpoints.json"])
       })
     )
 
