@@ -20,7 +20,7 @@ type Operators<A, E, R> = (records: ReadonlyArray<StreamRecord<any>>) => Effect.
  * {@link foreachBatch}. `A` is what each record holds after the operators, `E` and `R` what they
  * may fail with and need.
  */
-export interface Pipeline<out A, out E = never, out R = never> extends Pipeable.Pipeable {
+export interface Pipeline<A, E = never, R = never> extends Pipeable.Pipeable {
   readonly [TypeId]: typeof TypeId
   /** @internal */
   readonly source: Effect.Effect<ResolvedSource<unknown>, InvalidOption>
