@@ -15,12 +15,28 @@ export interface FileCheckpointStoreOptions {
 interface FileDocument {
   readonly format: "shardline-checkpoints"
   readonly version: 1
-  readonly applications: Record<string, Record<string, Record<string, StoredCheckpoint>>>
+  readonly applications: Dictionary
+}
+
+type Dictionary = Record<string, unknown>
+
+const isDictionary = (u: unknown): u is Dictionary => typeof u === "object" && u !== null && !Array.isArray(u)
+
+// Names come from users and AWS ("__proto__" and "constructor" are valid stream names): only own
+// properties are read, and objects are written without a prototype.
+const own = (dictionary: Dictionary, key: string): unknown =>
+  Object.hasOwn(dictionary, key) ? dictionary[key] : undefined
+
+const withEntries = (dictionary: Dictionary | undefined, entries: ReadonlyArray<readonly [string, unknown]>): Dictionary => {
+  const out: Dictionary = Object.create(null)
+  for (const [k, v] of Object.entries(dictionary ?? {})) out[k] = v
+  for (const [k, v] of entries) out[k] = v
+  return out
 }
 
 type StoredCheckpoint = { readonly sequenceNumber: string; readonly subSequenceNumber: number } | { readonly shardEnd: true }
 
-const emptyDocument = (): FileDocument => ({ format: "shardline-checkpoints", version: 1, applications: {} })
+const emptyDocument = (): FileDocument => ({ format: "shardline-checkpoints", version: 1, applications: Object.create(null) })
 
 const toStored = (c: Checkpoint): StoredCheckpoint =>
   c._tag === "ShardEnd" ? { shardEnd: true } : { sequenceNumber: c.sequenceNumber, subSequenceNumber: c.subSequenceNumber }
@@ -69,7 +85,7 @@ export const makeFileStore = (options: FileCheckpointStoreOptions): Effect.Effec
                 doc !== null &&
                 (doc as FileDocument).format === "shardline-checkpoints" &&
                 (doc as FileDocument).version === 1 &&
-                typeof (doc as FileDocument).applications === "object",
+                isDictionary((doc as FileDocument).applications),
               () => fail(operation, "the file is not a shardline checkpoint file (format version 1)")
             )
           )
@@ -101,9 +117,21 @@ export const makeFileStore = (options: FileCheckpointStoreOptions): Effect.Effec
     // Saves are read-merge-write; one at a time so none is lost.
     const lock = yield* Effect.makeSemaphore(1)
 
+    /** The shards of a scope in a document, or a message saying what is malformed. */
+    const shardsOf = (doc: FileDocument, scope: CheckpointScope): Dictionary | string => {
+      const app = own(doc.applications, scope.applicationName)
+      if (app === undefined) return Object.create(null)
+      if (!isDictionary(app)) return `the entry of application ${scope.applicationName} is malformed`
+      const shards = own(app, scope.streamName)
+      if (shards === undefined) return Object.create(null)
+      if (!isDictionary(shards)) return `the entry of stream ${scope.streamName} is malformed`
+      return shards
+    }
+
     const load = (scope: CheckpointScope) =>
       Effect.flatMap(read("load"), (doc) => {
-        const shards = doc.applications[scope.applicationName]?.[scope.streamName] ?? {}
+        const shards = shardsOf(doc, scope)
+        if (typeof shards === "string") return Effect.fail(fail("load", shards))
         const out = new Map<string, Checkpoint>()
         for (const [shardId, stored] of Object.entries(shards)) {
           const checkpoint = fromStored(stored)
@@ -118,11 +146,14 @@ export const makeFileStore = (options: FileCheckpointStoreOptions): Effect.Effec
     const save = (scope: CheckpointScope, checkpoints: ReadonlyMap<string, Checkpoint>) =>
       lock.withPermits(1)(
         Effect.flatMap(read("save"), (doc) => {
-          const app = { ...doc.applications[scope.applicationName] }
-          const shards = { ...app[scope.streamName] }
-          for (const [shardId, checkpoint] of checkpoints) shards[shardId] = toStored(checkpoint)
-          app[scope.streamName] = shards
-          return write({ ...doc, applications: { ...doc.applications, [scope.applicationName]: app } })
+          const current = shardsOf(doc, scope)
+          if (typeof current === "string") return Effect.fail(fail("save", current))
+          const shards = withEntries(current, [...checkpoints].map(([shardId, c]) => [shardId, toStored(c)] as const))
+          const app = own(doc.applications, scope.applicationName)
+          const applications = withEntries(doc.applications, [
+            [scope.applicationName, withEntries(isDictionary(app) ? app : undefined, [[scope.streamName, shards]])]
+          ])
+          return write({ ...doc, applications })
         })
       )
 

@@ -1,4 +1,4 @@
-import { Data, Duration, Effect } from "effect"
+import { Data, Duration, Effect, Option } from "effect"
 
 /** A setting that cannot work, found before anything started. The message says what to change. */
 export class InvalidOption extends Data.TaggedError("InvalidOption")<{
@@ -33,7 +33,12 @@ export const durationOption = (
 ): Effect.Effect<Duration.Duration, InvalidOption> =>
   Effect.suspend(() => {
     const raw = value ?? fallback
-    const decoded = Duration.decodeUnknown(raw)
+    // Effect reads -1, "-5 seconds" and NaN as zero; a negative setting is a mistake to report.
+    const negative =
+      (typeof raw === "number" && !(raw >= 0)) ||
+      (typeof raw === "bigint" && raw < 0n) ||
+      (typeof raw === "string" && raw.trim().startsWith("-"))
+    const decoded = negative ? Option.none() : Duration.decodeUnknown(raw)
     const expected = `a duration ${strict ? "greater than" : "of at least"} ${Duration.format(min)}`
     if (decoded._tag === "None") return Effect.fail(new InvalidOption({ option, given: show(raw), expected }))
     const d = decoded.value
