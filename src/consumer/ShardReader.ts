@@ -137,9 +137,17 @@ const pollShard = (
   Effect.gen(function* () {
     const callTarget = { streamName: target.streamName, shardId: target.shardId }
     let lastSequenceNumber: string | undefined
+    // When a LATEST reader got its first iterator: an expiry before any record arrived resumes
+    // from that time (less a second for clock skew), not from a new LATEST that would skip records.
+    let latestFrom: number | undefined
     // After an expired iterator, resume right after the last record handed on: no loss, no repeat.
-    const resumePosition = () =>
-      lastSequenceNumber === undefined ? target.position : ShardPosition.afterSequenceNumber(lastSequenceNumber)
+    const resumePosition = (): ShardPosition => {
+      if (lastSequenceNumber !== undefined) return ShardPosition.afterSequenceNumber(lastSequenceNumber)
+      if (target.position.type === "LATEST" && latestFrom !== undefined) {
+        return ShardPosition.atTimestamp(new Date(latestFrom - 1000))
+      }
+      return target.position
+    }
     const freshIterator = Effect.suspend(() =>
       kinesis.getShardIterator({
         StreamName: target.streamName,
@@ -151,17 +159,28 @@ const pollShard = (
       Effect.map((out) => out.ShardIterator ?? undefined)
     )
 
+    const firstIteratorAt = yield* Clock.currentTimeMillis
     let iterator = yield* freshIterator
+    latestFrom = firstIteratorAt
+    // When the last GetRecords attempt started: the next call is spaced from it.
+    let attemptAt = 0
+    const attempt = (limit: number) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        attemptAt = now
+        return kinesis.getRecords({ ShardIterator: iterator, Limit: limit }, callTarget)
+      }).pipe(
+        Effect.tapErrorTag("ExpiredIterator", () =>
+          Effect.map(freshIterator, (fresh) => {
+            iterator = fresh
+          })
+        )
+      )
     // Retries of GetRecords never come faster than the 5 calls/s a shard allows.
     const getRecordsRetry = Schedule.intersect(settings.retry, Schedule.spaced(minPollDelay))
     const getRecords = (limit: number) =>
-      Effect.suspend(() => kinesis.getRecords({ ShardIterator: iterator, Limit: limit }, callTarget)).pipe(
-        Effect.catchTag("ExpiredIterator", (expired) =>
-          Effect.flatMap(freshIterator, (fresh) => {
-            iterator = fresh
-            return Effect.fail(expired)
-          })
-        ),
+      attempt(limit).pipe(
+        // An expiry is routine after a long pause, not a fault: one fresh try whatever the policy.
+        Effect.catchTag("ExpiredIterator", () => Effect.zipRight(Effect.sleep(minPollDelay), attempt(limit))),
         Effect.retry({
           schedule: getRecordsRetry,
           while: (e) => e._tag === "ExpiredIterator" || isRetryable(e)
@@ -174,7 +193,6 @@ const pollShard = (
       const room = yield* budget.awaitRoom
       const now = yield* Clock.currentTimeMillis
       if (nextCallAt > now) yield* Effect.sleep(Duration.millis(nextCallAt - now))
-      const startedAt = yield* Clock.currentTimeMillis
       const limit = Math.max(1, Math.min(settings.limit, room, settings.maxRecordsPerSecond ?? Infinity))
       const response = yield* getRecords(limit)
       const raw = response.Records ?? []
@@ -197,7 +215,7 @@ const pollShard = (
       const idle = records.length === 0 ? settings.noRecordsPollDelay : settings.pollDelay
       const rateSpacing =
         settings.maxRecordsPerSecond === undefined ? 0 : (records.length * 1000) / settings.maxRecordsPerSecond
-      nextCallAt = startedAt + Math.max(Duration.toMillis(idle), rateSpacing)
+      nextCallAt = attemptAt + Math.max(Duration.toMillis(idle), rateSpacing)
     }
     if (!endedEmitted) {
       yield* emit({ shardId: target.shardId, records: [], bytes: 0, millisBehindLatest: 0, shardEnded: true })
