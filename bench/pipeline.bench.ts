@@ -1,0 +1,342 @@
+// The SDK reads this when a client is built (never at import), so setting it here is early enough.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true"
+
+import * as os from "node:os"
+import { fromBinary } from "@bufbuild/protobuf"
+import { Deferred, Duration, Effect, Either, Schedule, Stream } from "effect"
+import { type ClickstreamEvent, ClickstreamEventSchema } from "../gen/shardline/examples/clickstream/v1/clickstream_pb.js"
+import { CheckpointStore, Codec, type DecodeError, LocalKinesis, Pipeline } from "../src/index.js"
+import type { SourceChunk, StreamRecord } from "../src/pipeline/Batch.js"
+import { batchChunks } from "../src/pipeline/batcher.js"
+import { MemoryKinesis } from "../src/testing/index.js"
+import { chunksOf, type Encoded, encodeEvents, preload, toSourceChunks } from "./fixtures.js"
+import {
+  blackholeValue,
+  measureAsync,
+  measureInterleaved,
+  median,
+  rateOf,
+  renderTable,
+  type Result
+} from "./harness.js"
+
+// Sizes can be changed for a quick look, e.g. BENCH_RECORDS=50000 npm run bench. The decode loops
+// take 60k records a pass (about 0.4 s on a small VM) so 5 cases x 6 rounds fit the 60 s budget.
+const inProcessRecords = Number(process.env.BENCH_RECORDS ?? 200_000)
+const decodeRecords = Number(process.env.BENCH_DECODE_RECORDS ?? Math.min(inProcessRecords, 60_000))
+const emulatorRecords = Number(process.env.BENCH_EMULATOR_RECORDS ?? 20_000)
+const chunkSize = 500
+const shards = 4
+const reader = { limit: 10_000, pollDelay: "200 millis" } as const
+const pollCeiling = (shards * reader.limit) / Duration.toSeconds(Duration.decode(reader.pollDelay))
+
+const codec = Codec.protobuf(ClickstreamEventSchema)
+const benchStarted = performance.now()
+// Progress goes to stderr, stamped with the seconds since start, so stdout stays the table and the JSON line.
+const log = (line: string) =>
+  process.stderr.write(`[${((performance.now() - benchStarted) / 1000).toFixed(1).padStart(5)} s] ${line}\n`)
+
+// ---- decode in a plain loop, per chunk, per record --------------------------------------------
+
+/** The plain loop the source runs per chunk (as `decodeChunk` does), without the metadata copy. */
+const decodeLoop = (chunk: ReadonlyArray<Uint8Array>): Either.Either<Array<ClickstreamEvent>, DecodeError> => {
+  const out = new Array<ClickstreamEvent>(chunk.length)
+  for (let i = 0; i < chunk.length; i++) {
+    const decoded = codec.decode(chunk[i]!)
+    if (Either.isLeft(decoded)) return Either.left(decoded.left)
+    out[i] = decoded.right
+  }
+  return Either.right(out)
+}
+
+/**
+ * Runs `decode` on every chunk inside one Effect, keeping only a count: each chunk's values are
+ * dropped once counted, as a pipeline drops a batch after its sink, so no case pays for holding them all.
+ */
+const decodeAll = <E>(
+  chunks: ReadonlyArray<ReadonlyArray<Uint8Array>>,
+  decode: (chunk: ReadonlyArray<Uint8Array>) => Effect.Effect<ReadonlyArray<unknown>, E>
+): number => {
+  let n = 0
+  Effect.runSync(
+    Effect.forEach(chunks, (chunk) => Effect.map(decode(chunk), (values) => {
+      n += values.length
+    }), { discard: true })
+  )
+  return n
+}
+
+const decodeCases = (bytes: ReadonlyArray<Uint8Array>) => {
+  const chunks = chunksOf(bytes, chunkSize)
+  const records = bytes.length
+  return [
+    {
+      id: "fromBinary",
+      name: "1 fromBinary loop (baseline)",
+      records,
+      run: () => {
+        let check = 0
+        for (let i = 0; i < bytes.length; i++) check += fromBinary(ClickstreamEventSchema, bytes[i]!).eventId.length
+        return check
+      }
+    },
+    {
+      id: "codec",
+      name: "2 Codec.protobuf.decode loop",
+      records,
+      run: () => {
+        let check = 0
+        for (let i = 0; i < bytes.length; i++) {
+          const decoded = codec.decode(bytes[i]!)
+          if (Either.isRight(decoded)) check += decoded.right.eventId.length
+        }
+        return check
+      }
+    },
+    {
+      id: "effectPerChunk",
+      name: "6a Effect per chunk (plain loop inside)",
+      records,
+      run: () => decodeAll(chunks, decodeLoop)
+    },
+    {
+      id: "effectPerRecord",
+      name: "6b Effect per record (Effect.forEach, Either)",
+      records,
+      run: () => decodeAll(chunks, (chunk) => Effect.forEach(chunk, (b) => codec.decode(b)))
+    },
+    {
+      id: "effectTryPerRecord",
+      name: "6c Effect per record (Effect.try fromBinary)",
+      records,
+      run: () =>
+        decodeAll(chunks, (chunk) =>
+          Effect.forEach(chunk, (b) => Effect.try({ try: () => fromBinary(ClickstreamEventSchema, b), catch: (cause) => cause }))
+        )
+    }
+  ]
+}
+
+// ---- the batcher alone, and decode + batcher ---------------------------------------------------
+
+const countBatched = <A, E>(source: Stream.Stream<SourceChunk<A>, E>) =>
+  batchChunks(source, { batchInterval: Duration.hours(1), maxBatchRecords: 10_000 }).pipe(
+    Stream.runFold(0, (n, draft) => n + draft.records.length)
+  )
+
+const timed = <A, E>(effect: Effect.Effect<A, E>, expected: number, what: string): Promise<number> =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const started = performance.now()
+      const count = yield* effect
+      const ms = performance.now() - started
+      if (count !== expected) return yield* Effect.dieMessage(`${what}: saw ${count} records, expected ${expected}`)
+      return ms
+    })
+  )
+
+/** What the source does to each chunk: one plain loop, a new record per value (as `decodeChunk`). */
+const decodeSourceChunk = (chunk: SourceChunk<Uint8Array>): Either.Either<SourceChunk<ClickstreamEvent>, DecodeError> => {
+  const records = new Array<StreamRecord<ClickstreamEvent>>(chunk.records.length)
+  for (let i = 0; i < chunk.records.length; i++) {
+    const raw = chunk.records[i]!
+    const decoded = codec.decode(raw.value, raw)
+    if (Either.isLeft(decoded)) return Either.left(decoded.left)
+    records[i] = {
+      value: decoded.right,
+      shardId: raw.shardId,
+      sequenceNumber: raw.sequenceNumber,
+      partitionKey: raw.partitionKey,
+      approximateArrivalTimestamp: raw.approximateArrivalTimestamp
+    }
+  }
+  return Either.right({ ...chunk, records })
+}
+
+// The batcher alone is fast: the same chunks go through it 5 times a pass so a pass lasts long enough to time.
+const batcherPasses = 5
+
+/** Cases 3 and 3b; their decoded values are dropped when this returns. */
+const measureBatcher = async (bytes: ReadonlyArray<Uint8Array>, decodeBytes: ReadonlyArray<Uint8Array>) => {
+  const decodedChunks = toSourceChunks(bytes.map((b) => fromBinary(ClickstreamEventSchema, b)), chunkSize, shards)
+  const batcherRecords = bytes.length * batcherPasses
+  const batcher = await measureAsync(
+    { id: "batcher", name: "3 batchChunks (pre-decoded, 4 shards x 500)", records: batcherRecords },
+    5,
+    1,
+    () =>
+      timed(
+        countBatched(Stream.fromIterable(decodedChunks).pipe(Stream.repeat(Schedule.recurs(batcherPasses - 1)))),
+        batcherRecords,
+        "batcher"
+      )
+  )
+  const rawChunks = toSourceChunks(decodeBytes, chunkSize, shards)
+  const decodeBatcher = await measureAsync(
+    { id: "decodeBatcher", name: "3b decode chunk + batchChunks", records: decodeBytes.length },
+    3,
+    1,
+    () =>
+      timed(
+        countBatched(Stream.fromIterable(rawChunks).pipe(Stream.mapEffect(decodeSourceChunk))),
+        decodeBytes.length,
+        "decode+batcher"
+      )
+  )
+  return [batcher, decodeBatcher] as const
+}
+
+// ---- the whole pipeline over a Kinesis layer ---------------------------------------------------
+
+/** Reads the stream from its start with a fresh checkpoint store until `expected` records were seen; answers ms. */
+const consumeAll = (streamName: string, expected: number) =>
+  Effect.gen(function* () {
+    const done = yield* Deferred.make<void>()
+    let seen = 0
+    const started = performance.now()
+    const summary = yield* Pipeline.fromKinesis({
+      streamName,
+      codec,
+      batchInterval: "1 second",
+      maxBatchRecords: 10_000,
+      reader
+    }).pipe(
+      Pipeline.foreachBatch(
+        (batch) =>
+          Effect.suspend(() => {
+            seen += batch.records.length
+            return seen >= expected ? Deferred.succeed(done, undefined) : Effect.void
+          }),
+        { stopWhen: Deferred.await(done) }
+      ),
+      Effect.provide(CheckpointStore.layerMemory)
+    )
+    const ms = performance.now() - started
+    if (seen !== expected || summary.records !== expected) {
+      return yield* Effect.dieMessage(`pipeline: saw ${seen} (summary ${summary.records}), expected ${expected}`)
+    }
+    return ms
+  })
+
+/** The streams a Kinesis layer is started with: the measured one and a small one to warm up on. */
+const pipelineStreams = (name: string) => [
+  { name, shardCount: shards },
+  { name: `${name}-warmup`, shardCount: shards }
+]
+
+/**
+ * Warms the read path up once on a small stream (`warmupCount` records), then preloads `count`
+ * records and reads them all `rounds` times, each with a fresh checkpoint store; answers the runs in ms.
+ */
+const pipelineRuns = (name: string, events: Encoded, count: number, warmupCount: number, rounds: number) =>
+  Effect.gen(function* () {
+    yield* preload(`${name}-warmup`, events, warmupCount)
+    yield* consumeAll(`${name}-warmup`, warmupCount)
+    const preloadStarted = performance.now()
+    yield* preload(name, events, count)
+    log(`    preloaded ${count.toLocaleString("en-US")} records in ${(performance.now() - preloadStarted).toFixed(0)} ms`)
+    const runsMs: Array<number> = []
+    for (let round = 0; round < rounds; round++) runsMs.push(yield* consumeAll(name, count))
+    return runsMs
+  })
+
+// ---- main --------------------------------------------------------------------------------------
+
+const main = async () => {
+  log(`encoding ${Math.max(inProcessRecords, emulatorRecords).toLocaleString("en-US")} clickstream events`)
+  const events = encodeEvents(Math.max(inProcessRecords, emulatorRecords))
+  const bytes = events.bytes.slice(0, inProcessRecords)
+  const avgBytes = events.totalBytes / events.bytes.length
+  log(`shardline bench: node ${process.version}, ${os.cpus().length} cpus, ${bytes.length.toLocaleString("en-US")} clickstream events (avg ${avgBytes.toFixed(0)} B)`)
+
+  log("  decode loops (1, 2, 6a-c), interleaved: 1 warm-up + 5 rounds")
+  const decode = measureInterleaved(decodeCases(bytes.slice(0, decodeRecords)), 5, 1)
+  const baselineRate = rateOf(decode[0]!)
+
+  log("  batcher over pre-decoded chunks (3) and decode + batcher (3b)")
+  const [batcher, decodeBatcher] = await measureBatcher(bytes, bytes.slice(0, decodeRecords))
+
+  log("  pipeline over MemoryKinesis (4), live clock: warm-up on 20k records, then 3 rounds")
+  const memoryRuns = await Effect.runPromise(
+    pipelineRuns("bench-memory", events, inProcessRecords, Math.min(inProcessRecords, 20_000), 3).pipe(
+      Effect.provide(MemoryKinesis.layer({ streams: pipelineStreams("bench-memory") }))
+    )
+  )
+  const memory: Result = {
+    id: "memoryKinesis",
+    name: "4 Pipeline over MemoryKinesis (4 shards)",
+    records: inProcessRecords,
+    runsMs: memoryRuns,
+    note: `poll floor: ${shards} shards x limit ${reader.limit} / ${reader.pollDelay} = ${pollCeiling.toLocaleString("en-US")} records/s`
+  }
+
+  log("  pipeline over kinesalite (5), HTTP in-process: warm-up on 2k records, then 3 rounds")
+  const emulatorRuns = await Effect.runPromise(
+    pipelineRuns("bench-local", events, emulatorRecords, Math.min(emulatorRecords, 2_000), 3).pipe(
+      Effect.provide(LocalKinesis.layer({ streams: pipelineStreams("bench-local") }))
+    )
+  )
+  const emulator: Result = {
+    id: "kinesalite",
+    name: "5 Pipeline over kinesalite (4 shards)",
+    records: emulatorRecords,
+    runsMs: emulatorRuns
+  }
+
+  const byId = (id: string) => decode.find((r) => r.id === id)!
+  const results: Array<Result> = [
+    byId("fromBinary"),
+    byId("codec"),
+    batcher,
+    decodeBatcher,
+    memory,
+    emulator,
+    byId("effectPerChunk"),
+    byId("effectPerRecord"),
+    byId("effectTryPerRecord")
+  ]
+  const perRecordCost = rateOf(byId("effectPerChunk")) / rateOf(byId("effectPerRecord"))
+  const tryPerRecordCost = rateOf(byId("effectPerChunk")) / rateOf(byId("effectTryPerRecord"))
+
+  log("done")
+  console.log(renderTable(results, baselineRate))
+  console.log("")
+  console.log(`ratio = records/s of the case / records/s of the fromBinary loop, medians, same run.`)
+  console.log(`4: ${memory.note}; it is ${(rateOf(memory) / pollCeiling).toFixed(2)}x that floor.`)
+  console.log(
+    `6: an Effect per record costs ${perRecordCost.toFixed(2)}x (Either) / ${tryPerRecordCost.toFixed(2)}x (Effect.try) the time of the per-chunk loop (style guide: ~2x).`
+  )
+  const totalSeconds = (performance.now() - benchStarted) / 1000
+  console.log(`total ${totalSeconds.toFixed(1)} s`)
+
+  const summary = {
+    bench: "shardline/pipeline",
+    node: process.version,
+    cpus: os.cpus().length,
+    avgRecordBytes: Math.round(avgBytes),
+    baselineRecordsPerSecond: Math.round(baselineRate),
+    cases: results.map((r) => ({
+      id: r.id,
+      name: r.name,
+      records: r.records,
+      recordsPerSecond: Math.round(rateOf(r)),
+      ratio: Number((rateOf(r) / baselineRate).toFixed(3)),
+      medianMs: Number(median(r.runsMs).toFixed(1)),
+      runsMs: r.runsMs.map((ms) => Number(ms.toFixed(1)))
+    })),
+    memoryPollCeilingRecordsPerSecond: pollCeiling,
+    effectPerRecordCost: Number(perRecordCost.toFixed(3)),
+    effectTryPerRecordCost: Number(tryPerRecordCost.toFixed(3)),
+    totalSeconds: Number(totalSeconds.toFixed(1)),
+    checksum: blackholeValue()
+  }
+  console.log(JSON.stringify(summary))
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error)
+    process.exit(1)
+  }
+)
