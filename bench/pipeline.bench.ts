@@ -3,10 +3,12 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true"
 
 import * as os from "node:os"
 import { fromBinary } from "@bufbuild/protobuf"
-import { Deferred, Duration, Effect, Either, Schedule, Stream } from "effect"
+import { Deferred, Duration, Effect, Either, type Layer, Schedule, Stream } from "effect"
 import { type ClickstreamEvent, ClickstreamEventSchema } from "../gen/shardline/examples/clickstream/v1/clickstream_pb.js"
-import { CheckpointStore, Codec, type DecodeError, LocalKinesis, Pipeline } from "../src/index.js"
-import type { SourceChunk, StreamRecord } from "../src/pipeline/Batch.js"
+import { CheckpointStore, Codec, type DecodeError, type Kinesis, LocalKinesis, Pipeline } from "../src/index.js"
+import type { ShardChunk } from "../src/consumer/index.js"
+import type { SourceChunk } from "../src/pipeline/Batch.js"
+import { decodeChunk } from "../src/pipeline/KinesisSource.js"
 import { batchChunks } from "../src/pipeline/batcher.js"
 import { MemoryKinesis } from "../src/testing/index.js"
 import { chunksOf, type Encoded, encodeEvents, preload, toSourceChunks } from "./fixtures.js"
@@ -135,23 +137,14 @@ const timed = <A, E>(effect: Effect.Effect<A, E>, expected: number, what: string
     })
   )
 
-/** What the source does to each chunk: one plain loop, a new record per value (as `decodeChunk`). */
-const decodeSourceChunk = (chunk: SourceChunk<Uint8Array>): Either.Either<SourceChunk<ClickstreamEvent>, DecodeError> => {
-  const records = new Array<StreamRecord<ClickstreamEvent>>(chunk.records.length)
-  for (let i = 0; i < chunk.records.length; i++) {
-    const raw = chunk.records[i]!
-    const decoded = codec.decode(raw.value, raw)
-    if (Either.isLeft(decoded)) return Either.left(decoded.left)
-    records[i] = {
-      value: decoded.right,
-      shardId: raw.shardId,
-      sequenceNumber: raw.sequenceNumber,
-      partitionKey: raw.partitionKey,
-      approximateArrivalTimestamp: raw.approximateArrivalTimestamp
-    }
-  }
-  return Either.right({ ...chunk, records })
-}
+/** A source chunk as the shard reader hands it over: raw bytes, not yet decoded. */
+const asShardChunk = (chunk: SourceChunk<Uint8Array>): ShardChunk => ({
+  shardId: chunk.shardId,
+  records: chunk.records.map((r) => ({ ...r, data: r.value })),
+  bytes: chunk.records.reduce((n, r) => n + r.value.byteLength, 0),
+  millisBehindLatest: chunk.millisBehindLatest,
+  shardEnded: chunk.shardEnded
+})
 
 // The batcher alone is fast: the same chunks go through it 5 times a pass so a pass lasts long enough to time.
 const batcherPasses = 5
@@ -171,14 +164,14 @@ const measureBatcher = async (bytes: ReadonlyArray<Uint8Array>, decodeBytes: Rea
         "batcher"
       )
   )
-  const rawChunks = toSourceChunks(decodeBytes, chunkSize, shards)
+  const rawChunks = toSourceChunks(decodeBytes, chunkSize, shards).map(asShardChunk)
   const decodeBatcher = await measureAsync(
     { id: "decodeBatcher", name: "3b decode chunk + batchChunks", records: decodeBytes.length },
     3,
     1,
     () =>
       timed(
-        countBatched(Stream.fromIterable(rawChunks).pipe(Stream.mapEffect(decodeSourceChunk))),
+        countBatched(Stream.fromIterable(rawChunks).pipe(Stream.mapEffect((chunk) => decodeChunk(codec, chunk)))),
         decodeBytes.length,
         "decode+batcher"
       )
@@ -240,6 +233,25 @@ const pipelineRuns = (name: string, events: Encoded, count: number, warmupCount:
     return runsMs
   })
 
+/** Case 4 or 5: the whole pipeline over the Kinesis layer that `layer` builds, 3 rounds after a warm-up. */
+const measurePipeline = async (spec: {
+  readonly id: string
+  readonly name: string
+  readonly stream: string
+  readonly records: number
+  readonly warmUp: number
+  readonly events: Encoded
+  readonly layer: (streams: ReturnType<typeof pipelineStreams>) => Layer.Layer<Kinesis, unknown>
+  readonly note?: string
+}): Promise<Result> => {
+  const warmUp = Math.min(spec.records, spec.warmUp)
+  log(`  ${spec.name}: warm-up on ${warmUp.toLocaleString("en-US")} records, then 3 rounds`)
+  const runsMs = await Effect.runPromise(
+    pipelineRuns(spec.stream, spec.events, spec.records, warmUp, 3).pipe(Effect.provide(spec.layer(pipelineStreams(spec.stream))))
+  )
+  return { id: spec.id, name: spec.name, records: spec.records, runsMs, ...(spec.note === undefined ? {} : { note: spec.note }) }
+}
+
 // ---- main --------------------------------------------------------------------------------------
 
 const main = async () => {
@@ -256,32 +268,25 @@ const main = async () => {
   log("  batcher over pre-decoded chunks (3) and decode + batcher (3b)")
   const [batcher, decodeBatcher] = await measureBatcher(bytes, bytes.slice(0, decodeRecords))
 
-  log("  pipeline over MemoryKinesis (4), live clock: warm-up on 20k records, then 3 rounds")
-  const memoryRuns = await Effect.runPromise(
-    pipelineRuns("bench-memory", events, inProcessRecords, Math.min(inProcessRecords, 20_000), 3).pipe(
-      Effect.provide(MemoryKinesis.layer({ streams: pipelineStreams("bench-memory") }))
-    )
-  )
-  const memory: Result = {
+  const memory = await measurePipeline({
     id: "memoryKinesis",
     name: "4 Pipeline over MemoryKinesis (4 shards)",
+    stream: "bench-memory",
     records: inProcessRecords,
-    runsMs: memoryRuns,
+    warmUp: 20_000,
+    events,
+    layer: (streams) => MemoryKinesis.layer({ streams }),
     note: `poll floor: ${shards} shards x limit ${reader.limit} / ${reader.pollDelay} = ${pollCeiling.toLocaleString("en-US")} records/s`
-  }
-
-  log("  pipeline over kinesalite (5), HTTP in-process: warm-up on 2k records, then 3 rounds")
-  const emulatorRuns = await Effect.runPromise(
-    pipelineRuns("bench-local", events, emulatorRecords, Math.min(emulatorRecords, 2_000), 3).pipe(
-      Effect.provide(LocalKinesis.layer({ streams: pipelineStreams("bench-local") }))
-    )
-  )
-  const emulator: Result = {
+  })
+  const emulator = await measurePipeline({
     id: "kinesalite",
     name: "5 Pipeline over kinesalite (4 shards)",
+    stream: "bench-local",
     records: emulatorRecords,
-    runsMs: emulatorRuns
-  }
+    warmUp: 2_000,
+    events,
+    layer: (streams) => LocalKinesis.layer({ streams })
+  })
 
   const byId = (id: string) => decode.find((r) => r.id === id)!
   const results: Array<Result> = [

@@ -14,6 +14,7 @@ import {
   type StreamRecord
 } from "../src/index.js"
 import { MemoryKinesis } from "../src/testing/index.js"
+import { collect, sourceCount } from "./support/collect.js"
 import { writePageViews } from "./support/produce.js"
 
 /** Runs a pipeline until `expected` records arrived; answers them in the order the sink saw them. */
@@ -22,28 +23,18 @@ const consume = <R = never>(
   expected: number,
   onRecords: (seen: number) => Effect.Effect<void, never, R> = () => Effect.void
 ) =>
-  Effect.gen(function* () {
-    const seen = yield* Ref.make<Array<StreamRecord<string>>>([])
-    const enough = yield* Deferred.make<void>()
-    const summary = yield* Pipeline.fromKinesis({
+  collect(
+    Pipeline.fromKinesis({
       streamName,
       codec: Codec.protobuf(PageViewSchema),
       batchInterval: "100 millis",
       reader: { pollDelay: "200 millis", noRecordsPollDelay: "200 millis" }
-    }).pipe(
-      Pipeline.map((view) => view.url),
-      Pipeline.foreachBatch(
-        (batch) =>
-          Effect.gen(function* () {
-            const all = yield* Ref.updateAndGet(seen, (list) => [...list, ...batch.records])
-            yield* onRecords(all.length)
-            if (all.length >= expected) yield* Deferred.succeed(enough, undefined)
-          }),
-        { stopWhen: Deferred.await(enough) }
-      )
-    )
-    return { summary, records: yield* Ref.get(seen) }
-  })
+    }).pipe(Pipeline.map((view) => view.url)),
+    (batches) => {
+      const seen = sourceCount(batches)
+      return Effect.as(onRecords(seen), seen >= expected)
+    }
+  )
 
 const parentShard = "shardId-000000000000"
 

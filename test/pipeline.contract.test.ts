@@ -4,8 +4,9 @@ import { join } from "node:path"
 import { afterAll, describe, expect, layer } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Ref } from "effect"
 import { type PageView, PageViewSchema } from "../gen/shardline/examples/clickstream/v1/clickstream_pb.js"
-import { backoff, CheckpointStore, type Kinesis, type KinesisSourceOptions, Codec, LocalKinesis, Pipeline, type StreamRecord } from "../src/index.js"
+import { backoff, CheckpointStore, type Kinesis, type KinesisSourceOptions, Codec, LocalKinesis, Pipeline } from "../src/index.js"
 import { Faults, KinesisCalls, MemoryKinesis } from "../src/testing/index.js"
+import { collect, sourceCount } from "./support/collect.js"
 import { byShard, writePageViews } from "./support/produce.js"
 
 
@@ -16,27 +17,16 @@ const fastRetry = backoff({ base: "10 millis", cap: "50 millis", maxRetries: 5 }
 
 /** Reads `streamName` until exactly `expected` records arrived, then stops gracefully; answers what was seen. */
 const consume = (streamName: string, expected: number, extra: Partial<Omit<KinesisSourceOptions<PageView>, "codec">> = {}) =>
-  Effect.gen(function* () {
-    const seen = yield* Ref.make<Array<StreamRecord<string>>>([])
-    const enough = yield* Deferred.make<void>()
-    const summary = yield* Pipeline.fromKinesis({
+  collect(
+    Pipeline.fromKinesis({
       streamName,
       codec: Codec.protobuf(PageViewSchema),
       batchInterval: "200 millis",
       maxBatchRecords: 250,
       ...extra
-    }).pipe(
-      Pipeline.map((view) => view.url),
-      Pipeline.foreachBatch(
-        (batch) =>
-          Ref.updateAndGet(seen, (all) => [...all, ...batch.records]).pipe(
-            Effect.tap((all) => (all.length >= expected ? Deferred.succeed(enough, undefined) : Effect.void))
-          ),
-        { stopWhen: Deferred.await(enough) }
-      )
-    )
-    return { summary, records: yield* Ref.get(seen) }
-  })
+    }).pipe(Pipeline.map((view) => view.url)),
+    (batches) => sourceCount(batches) >= expected
+  )
 
 const streams = [
   { name: "all-records", shardCount: 4 },
@@ -118,7 +108,7 @@ describe.each(backends)("pipeline against $name", (backend) => {
         const error = yield* consume("exhausted", 10, {
           reader: { retry: backoff({ base: "5 millis", cap: "10 millis", maxRetries: 2 }) }
         }).pipe(Effect.provide(Layer.merge(faults, CheckpointStore.layerMemory)), Effect.flip)
-        expect(error._tag).toBe("KinesisThrottled")
+        expect(error).toMatchObject({ _tag: "KinesisThrottled", streamName: "exhausted" })
         expect(error.message).toContain("exhausted")
         expect(error.message).toContain("shardId-000000000000")
       })

@@ -13,6 +13,7 @@ import {
   type RunOptions
 } from "../src/index.js"
 import { Faults, KinesisCalls, MemoryKinesis } from "../src/testing/index.js"
+import { collect, sourceCount } from "./support/collect.js"
 import { byShard } from "./support/produce.js"
 
 /** A record as written: where it landed and what it held. */
@@ -44,33 +45,6 @@ const source = (streamName: string, extra: Partial<Omit<KinesisSourceOptions<str
 
 const scopeOf = (streamName: string) => ({ applicationName: "shardline", streamName })
 
-/**
- * Runs `pipeline`, keeping every batch the sink gets, until `done` holds for the batches so far;
- * then stops it gracefully. A run that does not get there fails the test instead of hanging.
- */
-const collect = <A, E, R>(
-  pipeline: Pipeline.Pipeline<A, E, R>,
-  done: (batches: ReadonlyArray<Batch<A>>) => boolean,
-  options: Omit<RunOptions, "stopWhen"> = {}
-) =>
-  Effect.gen(function* () {
-    const batches: Array<Batch<A>> = []
-    const enough = yield* Deferred.make<void>()
-    const summary = yield* pipeline.pipe(
-      Pipeline.foreachBatch(
-        (batch) =>
-          Effect.suspend(() => {
-            batches.push(batch)
-            return done(batches) ? Deferred.succeed(enough, undefined) : Effect.void
-          }),
-        { ...options, stopWhen: Deferred.await(enough) }
-      ),
-      Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the run did not reach its goal in 5 s") })
-    )
-    return { batches, summary }
-  })
-
-const sourceCount = (batches: ReadonlyArray<Batch<unknown>>) => batches.reduce((n, b) => n + b.sourceRecords, 0)
 const recordsOf = <A>(batches: ReadonlyArray<Batch<A>>) => batches.flatMap((b) => b.records)
 const lastPerShard = (puts: ReadonlyArray<{ readonly shardId: string; readonly sequenceNumber: string }>) => new Map(puts.map((p) => [p.shardId, p.sequenceNumber] as const))
 

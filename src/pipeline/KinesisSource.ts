@@ -105,7 +105,7 @@ export const resolveKinesisSource = <A>(
   })
 
 /** Decodes a chunk in one plain loop (an Effect per record would cost twice as much). */
-const decodeChunk = <A>(codec: Codec<A>, chunk: ShardChunk): Either.Either<SourceChunk<A>, DecodeError> => {
+export const decodeChunk = <A>(codec: Codec<A>, chunk: ShardChunk): Either.Either<SourceChunk<A>, DecodeError> => {
   const records = new Array<StreamRecord<A>>(chunk.records.length)
   for (let i = 0; i < chunk.records.length; i++) {
     const raw = chunk.records[i]!
