@@ -23,7 +23,7 @@ import {
   type PutRecordsCommandOutput
 } from "@aws-sdk/client-kinesis"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
-import { Config, type ConfigError, Context, Effect, Layer, Option, type Scope } from "effect"
+import { Config, type ConfigError, Context, Effect, Layer, Option, Redacted, type Scope } from "effect"
 import { type CallTarget, fromAwsError, type KinesisError, type KinesisOperation } from "./errors.js"
 
 /** A call's output without the SDK's response metadata. */
@@ -105,8 +105,8 @@ export class Kinesis extends Context.Tag("shardline/Kinesis")<Kinesis, KinesisAp
     Layer.scoped(Kinesis, Kinesis.make(options))
 
   /**
-   * A layer configured from Effect `Config`: `AWS_REGION` and, for an emulator,
-   * `SHARDLINE_KINESIS_ENDPOINT` (or the SDK's `AWS_ENDPOINT_URL_KINESIS`).
+   * A layer configured from Effect `Config` (see {@link kinesisOptionsConfig}): `AWS_REGION`, and
+   * for an emulator `SHARDLINE_KINESIS_ENDPOINT` (or the SDK's `AWS_ENDPOINT_URL_KINESIS`).
    */
   static readonly layerConfig = (
     config: Config.Config<KinesisOptions> = kinesisOptionsConfig
@@ -114,16 +114,33 @@ export class Kinesis extends Context.Tag("shardline/Kinesis")<Kinesis, KinesisAp
     Layer.scoped(Kinesis, Effect.flatMap(config, Kinesis.make))
 }
 
-/** Reads {@link KinesisOptions} from the environment (all optional). */
+/**
+ * Reads {@link KinesisOptions} from configuration (all optional): `AWS_REGION`, an endpoint from
+ * `SHARDLINE_KINESIS_ENDPOINT` or `AWS_ENDPOINT_URL_KINESIS`, and static credentials from
+ * `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY` (+ `AWS_SESSION_TOKEN`). Left out, the AWS SDK's own
+ * resolution applies (profiles, instance roles, ...).
+ */
 export const kinesisOptionsConfig: Config.Config<KinesisOptions> = Config.all({
   region: Config.option(Config.string("AWS_REGION")),
   endpoint: Config.option(
     Config.string("SHARDLINE_KINESIS_ENDPOINT").pipe(Config.orElse(() => Config.string("AWS_ENDPOINT_URL_KINESIS")))
-  )
+  ),
+  accessKeyId: Config.option(Config.string("AWS_ACCESS_KEY_ID")),
+  secretAccessKey: Config.option(Config.redacted("AWS_SECRET_ACCESS_KEY")),
+  sessionToken: Config.option(Config.redacted("AWS_SESSION_TOKEN"))
 }).pipe(
-  Config.map(({ endpoint, region }) => ({
+  Config.map(({ accessKeyId, endpoint, region, secretAccessKey, sessionToken }) => ({
     ...(Option.isSome(region) ? { region: region.value } : {}),
-    ...(Option.isSome(endpoint) ? { endpoint: endpoint.value } : {})
+    ...(Option.isSome(endpoint) ? { endpoint: endpoint.value } : {}),
+    ...(Option.isSome(accessKeyId) && Option.isSome(secretAccessKey)
+      ? {
+          credentials: {
+            accessKeyId: accessKeyId.value,
+            secretAccessKey: Redacted.value(secretAccessKey.value),
+            ...(Option.isSome(sessionToken) ? { sessionToken: Redacted.value(sessionToken.value) } : {})
+          }
+        }
+      : {})
   }))
 )
 
