@@ -28,21 +28,31 @@ import { produce } from "./producer.js"
 // The AWS SDK warns about Node 20 on every start; the demo's output is about the stream.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true"
 
-const { values: args } = parseArgs({
-  options: {
-    seconds: { type: "string", default: process.env.SHARDLINE_DEMO_SECONDS ?? "20" },
-    rate: { type: "string", default: process.env.SHARDLINE_DEMO_RATE ?? "400" },
-    aws: { type: "boolean", default: process.env.SHARDLINE_TARGET === "aws" },
-    stream: { type: "string", default: process.env.SHARDLINE_STREAM ?? "shardline-clickstream" },
-    "no-produce": { type: "boolean", default: false }
-  }
-})
-const seconds = Number(args.seconds)
-const rate = Number(args.rate)
-if (!Number.isFinite(seconds) || seconds < 0 || !Number.isFinite(rate) || rate <= 0) {
-  console.error("usage: npm start -- [--seconds N (0 = until Ctrl-C)] [--rate EVENTS_PER_S] [--aws] [--stream NAME]")
+const usage = () => {
+  console.error("usage: npm start -- [--seconds N (0 = until Ctrl-C)] [--rate EVENTS_PER_S] [--aws] [--stream NAME] [--no-produce]")
   process.exit(2)
 }
+
+const parse = () => {
+  try {
+    return parseArgs({
+      options: {
+        seconds: { type: "string", default: process.env.SHARDLINE_DEMO_SECONDS ?? "20" },
+        rate: { type: "string", default: process.env.SHARDLINE_DEMO_RATE ?? "400" },
+        aws: { type: "boolean", default: process.env.SHARDLINE_TARGET === "aws" },
+        stream: { type: "string", default: process.env.SHARDLINE_STREAM ?? "shardline-clickstream" },
+        "no-produce": { type: "boolean", default: false }
+      }
+    }).values
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error))
+    return usage()
+  }
+}
+const args = parse()
+const seconds = Number(args.seconds)
+const rate = Number(args.rate)
+if (!Number.isFinite(seconds) || seconds < 0 || !Number.isFinite(rate) || rate <= 0) usage()
 const streamName = args.stream
 
 /** What one batch says: counts, the slowest lag, the top pages. */
