@@ -104,7 +104,7 @@ export const resolveKinesisSource = <A>(
     return { scope: { applicationName, streamName }, batchInterval, maxBatchRecords, open }
   })
 
-/** Decodes a chunk in one plain loop (an Effect per record would cost twice as much). */
+/** Decodes a chunk in one plain loop, with no Effect per record (measured 1.04x to 1.27x slower in bench/). */
 export const decodeChunk = <A>(codec: Codec<A>, chunk: ShardChunk): Either.Either<SourceChunk<A>, DecodeError> => {
   const records = new Array<StreamRecord<A>>(chunk.records.length)
   for (let i = 0; i < chunk.records.length; i++) {

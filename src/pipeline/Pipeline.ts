@@ -209,8 +209,8 @@ export const foreachBatch: {
             Effect.gen(function* () {
               let shardsEnded = 0
               for (const c of draft.checkpoints.values()) if (c._tag === "ShardEnd") shardsEnded++
-              const empty = draft.records.length === 0
-              if (!(empty && options.skipEmptyBatches === true)) {
+              const delivered = draft.records.length > 0 || options.skipEmptyBatches !== true
+              if (delivered) {
                 const records = yield* self.operators(draft.records)
                 yield* sink({
                   batchId: batchId++,
@@ -225,7 +225,7 @@ export const foreachBatch: {
               }
               if (draft.checkpoints.size > 0) yield* store.save(source.scope, draft.checkpoints)
               return {
-                batches: summary.batches + (empty && options.skipEmptyBatches === true ? 0 : 1),
+                batches: summary.batches + (delivered ? 1 : 0),
                 records: summary.records + draft.records.length,
                 shardsEnded: summary.shardsEnded + shardsEnded
               }
