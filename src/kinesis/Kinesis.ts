@@ -1,6 +1,8 @@
 import {
   CreateStreamCommand,
   type CreateStreamCommandInput,
+  DeleteStreamCommand,
+  type DeleteStreamCommandInput,
   DescribeStreamSummaryCommand,
   type DescribeStreamSummaryCommandInput,
   type DescribeStreamSummaryCommandOutput,
@@ -15,12 +17,16 @@ import {
   ListShardsCommand,
   type ListShardsCommandInput,
   type ListShardsCommandOutput,
+  MergeShardsCommand,
+  type MergeShardsCommandInput,
   PutRecordCommand,
   type PutRecordCommandInput,
   type PutRecordCommandOutput,
   PutRecordsCommand,
   type PutRecordsCommandInput,
-  type PutRecordsCommandOutput
+  type PutRecordsCommandOutput,
+  SplitShardCommand,
+  type SplitShardCommandInput
 } from "@aws-sdk/client-kinesis"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import { Config, type ConfigError, Context, Effect, Layer, Option, Redacted, type Scope } from "effect"
@@ -52,6 +58,11 @@ export interface KinesisApi {
   ) => Effect.Effect<Out<GetRecordsCommandOutput>, KinesisError>
   readonly putRecord: (input: PutRecordCommandInput) => Effect.Effect<Out<PutRecordCommandOutput>, KinesisError>
   readonly putRecords: (input: PutRecordsCommandInput) => Effect.Effect<Out<PutRecordsCommandOutput>, KinesisError>
+  /** Closes a shard and opens two children splitting its hash range (resharding; tests and tools). */
+  readonly splitShard: (input: SplitShardCommandInput) => Effect.Effect<void, KinesisError>
+  /** Closes two adjacent shards and opens one child covering both ranges. */
+  readonly mergeShards: (input: MergeShardsCommandInput) => Effect.Effect<void, KinesisError>
+  readonly deleteStream: (input: DeleteStreamCommandInput) => Effect.Effect<void, KinesisError>
 }
 
 /**
@@ -195,6 +206,21 @@ export const fromClient = (client: KinesisClient): KinesisApi => {
     putRecord: (input) =>
       call("PutRecord", targetOf(input), (abortSignal) => client.send(new PutRecordCommand(input), { abortSignal })),
     putRecords: (input) =>
-      call("PutRecords", targetOf(input), (abortSignal) => client.send(new PutRecordsCommand(input), { abortSignal }))
+      call("PutRecords", targetOf(input), (abortSignal) => client.send(new PutRecordsCommand(input), { abortSignal })),
+    splitShard: (input) =>
+      Effect.asVoid(
+        call("SplitShard", { streamName: input.StreamName, shardId: input.ShardToSplit }, (abortSignal) =>
+          client.send(new SplitShardCommand(input), { abortSignal }))
+      ),
+    mergeShards: (input) =>
+      Effect.asVoid(
+        call("MergeShards", { streamName: input.StreamName, shardId: input.ShardToMerge }, (abortSignal) =>
+          client.send(new MergeShardsCommand(input), { abortSignal }))
+      ),
+    deleteStream: (input) =>
+      Effect.asVoid(
+        call("DeleteStream", targetOf(input), (abortSignal) =>
+          client.send(new DeleteStreamCommand(input), { abortSignal }))
+      )
   }
 }

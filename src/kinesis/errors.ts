@@ -10,6 +10,8 @@ export type KinesisOperation =
   | "PutRecord"
   | "PutRecords"
   | "SplitShard"
+  | "MergeShards"
+  | "DeleteStream"
 
 /**
  * The service refused the call because a limit was exceeded

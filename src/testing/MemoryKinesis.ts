@@ -1,4 +1,4 @@
-import type { PutRecordsRequestEntry } from "@aws-sdk/client-kinesis"
+import type { CreateStreamCommandInput, PutRecordsRequestEntry } from "@aws-sdk/client-kinesis"
 import { Context, Effect, Layer } from "effect"
 import { Kinesis, type KinesisApi, type KinesisError, type KinesisOperation } from "../kinesis/index.js"
 import {
@@ -21,7 +21,9 @@ import {
   findShard,
   HASH_KEY_SPACE,
   hashKeyOf,
+  isListed,
   makeStream,
+  merge,
   type MemoryShard,
   type MemoryStream,
   openShardFor,
@@ -31,14 +33,23 @@ import { makeReads } from "./memoryReads.js"
 
 /** Streams that exist from the start. */
 export interface MemoryKinesisOptions {
-  readonly streams?: ReadonlyArray<{ readonly name: string; readonly shardCount: number }>
+  readonly streams?: ReadonlyArray<{
+    readonly name: string
+    readonly shardCount: number
+    /** How long records stay readable (default 24, as in Kinesis). */
+    readonly retentionHours?: number
+  }>
 }
 
 /** An in-memory Kinesis and the knobs real Kinesis does not offer. */
 export interface MemoryKinesisHandle {
   readonly api: KinesisApi
-  /** Creates an ACTIVE stream (the same as `api.createStream`, with a shard count). */
-  readonly createStream: (name: string, shardCount: number) => Effect.Effect<void, KinesisError>
+  /** Creates an ACTIVE stream (the same as `api.createStream`, with a shard count and retention). */
+  readonly createStream: (
+    name: string,
+    shardCount: number,
+    retentionHours?: number
+  ) => Effect.Effect<void, KinesisError>
   /**
    * Closes an open shard and opens two children that split its hash range at `newStartingHashKey`
    * (decimal; the middle when left out). Answers the children's ids, lower range first.
@@ -48,6 +59,12 @@ export interface MemoryKinesisHandle {
     shardId: string,
     newStartingHashKey?: string
   ) => Effect.Effect<readonly [string, string], KinesisError>
+  /** Closes two adjacent open shards and opens one child over both ranges. Answers the child's id. */
+  readonly mergeShards: (
+    streamName: string,
+    shardId: string,
+    adjacentShardId: string
+  ) => Effect.Effect<string, KinesisError>
 }
 
 const NEXT_TOKEN_TTL_MS = 5 * 60 * 1000
@@ -101,7 +118,7 @@ const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHa
   Effect.gen(function* () {
     const streams = new Map<string, MemoryStream>()
 
-    const createStream: KinesisApi["createStream"] = (input) =>
+    const createWithRetention = (input: CreateStreamCommandInput, retentionHours = 24) =>
       at((now) => {
         const name = input.StreamName ?? ""
         const target = { streamName: name }
@@ -112,12 +129,16 @@ const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHa
         if (outOfRange(shardCount, 1, 100_000)) {
           return validation("CreateStream", target, "shardCount", shardCount, between(1, 100_000))
         }
+        if (outOfRange(retentionHours, 24, 8760)) {
+          return validation("CreateStream", target, "retentionPeriodHours", retentionHours, between(24, 8760))
+        }
         if (streams.has(name)) {
           return refuse("CreateStream", target, "ResourceInUseException", `Stream ${name} already exists.`)
         }
-        streams.set(name, makeStream(name, shardCount, now, ARN_PREFIX))
+        streams.set(name, makeStream(name, shardCount, now, ARN_PREFIX, retentionHours))
         return Effect.void
       })
+    const createStream: KinesisApi["createStream"] = (input) => createWithRetention(input)
 
     const describeStreamSummary: KinesisApi["describeStreamSummary"] = (input) =>
       at(() =>
@@ -127,7 +148,7 @@ const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHa
               StreamName: stream.name,
               StreamARN: stream.arn,
               StreamStatus: "ACTIVE",
-              RetentionPeriodHours: 24,
+              RetentionPeriodHours: stream.retentionHours,
               StreamCreationTimestamp: new Date(stream.createdAt),
               EnhancedMonitoring: [{ ShardLevelMetrics: [] }],
               EncryptionType: "NONE",
@@ -160,7 +181,7 @@ const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHa
         }
         return withStream(streams, "ListShards", name, where, (stream) => {
           const after = input.ExclusiveStartShardId
-          const all = after === undefined ? stream.shards : stream.shards.filter((s) => s.shardId > after)
+          const all = stream.shards.filter((s) => isListed(stream, s, now) && (after === undefined || s.shardId > after))
           const end = offset + (input.MaxResults ?? 1000)
           return Effect.succeed({
             Shards: all.slice(offset, end).map(describeShard),
@@ -186,17 +207,8 @@ const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHa
           Effect.map(put("PutRecords", stream, records, now), (Records) => ({ FailedRecordCount: 0, Records })))
       })
 
-    const api: KinesisApi = {
-      createStream,
-      describeStreamSummary,
-      listShards,
-      ...makeReads(streams),
-      putRecord,
-      putRecords
-    }
-
     const splitShard: MemoryKinesisHandle["splitShard"] = (streamName, shardId, newStartingHashKey) =>
-      at(() => {
+      at((now) => {
         const target = { streamName, shardId }
         return withStream(streams, "SplitShard", streamName, target, (stream) => {
           const shard = findShard(stream, shardId)
@@ -204,21 +216,61 @@ const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHa
           if (newStartingHashKey !== undefined && !DECIMAL.test(newStartingHashKey)) {
             return invalid("SplitShard", target, `Invalid NewStartingHashKey ${newStartingHashKey}.`)
           }
-          const at = newStartingHashKey === undefined ? undefined : BigInt(newStartingHashKey)
-          const children = split(stream, shard, at)
+          const key = newStartingHashKey === undefined ? undefined : BigInt(newStartingHashKey)
+          const children = split(stream, shard, key, now)
           return typeof children === "string"
             ? invalid("SplitShard", target, children)
             : Effect.succeed([children[0].shardId, children[1].shardId] as const)
         })
       })
 
+    const mergeShards: MemoryKinesisHandle["mergeShards"] = (streamName, shardId, adjacentShardId) =>
+      at((now) => {
+        const target = { streamName, shardId }
+        return withStream(streams, "MergeShards", streamName, target, (stream) => {
+          const shard = findShard(stream, shardId)
+          if (shard === undefined) return notFound("MergeShards", target, `Shard ${shardId} in stream ${streamName}`)
+          const adjacent = findShard(stream, adjacentShardId)
+          if (adjacent === undefined) {
+            return notFound("MergeShards", target, `Shard ${adjacentShardId} in stream ${streamName}`)
+          }
+          const child = merge(stream, shard, adjacent, now)
+          return typeof child === "string" ? invalid("MergeShards", target, child) : Effect.succeed(child.shardId)
+        })
+      })
+
+    const api: KinesisApi = {
+      createStream,
+      describeStreamSummary,
+      listShards,
+      ...makeReads(streams),
+      putRecord,
+      putRecords,
+      splitShard: (input) =>
+        Effect.asVoid(
+          input.NewStartingHashKey === undefined
+            ? invalid("SplitShard", { streamName: nameOf(input) }, "NewStartingHashKey is required.")
+            : splitShard(nameOf(input) ?? "", input.ShardToSplit ?? "", input.NewStartingHashKey)
+        ),
+      mergeShards: (input) =>
+        Effect.asVoid(mergeShards(nameOf(input) ?? "", input.ShardToMerge ?? "", input.AdjacentShardToMerge ?? "")),
+      deleteStream: (input) =>
+        at(() => {
+          const name = nameOf(input)
+          return withStream(streams, "DeleteStream", name, { streamName: name }, (stream) =>
+            Effect.sync(() => void streams.delete(stream.name)))
+        })
+    }
+
     const handle: MemoryKinesisHandle = {
       api,
-      createStream: (name, shardCount) => createStream({ StreamName: name, ShardCount: shardCount }),
-      splitShard
+      createStream: (name, shardCount, retentionHours) =>
+        createWithRetention({ StreamName: name, ShardCount: shardCount }, retentionHours),
+      splitShard,
+      mergeShards
     }
     for (const stream of options.streams ?? []) {
-      yield* Effect.orDie(handle.createStream(stream.name, stream.shardCount))
+      yield* Effect.orDie(handle.createStream(stream.name, stream.shardCount, stream.retentionHours))
     }
     return handle
   })
@@ -226,10 +278,10 @@ const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHa
 /**
  * Kinesis in memory, for fast property tests and `TestClock` tests: MD5 partitioning over evenly
  * split hash ranges, fixed-width increasing sequence numbers, all iterator types, 5-minute iterator
- * expiry and arrival times on Effect's `Clock`, ListShards paging, and shard splits. Records are
- * kept for ever (no retention), every PutRecords entry succeeds, and there are no throughput
- * limits (add those with `Faults`). The read that drains a closed shard returns its last records
- * with no `NextShardIterator`, and the `ChildShards`.
+ * expiry, retention and arrival times on Effect's `Clock`, ListShards paging, shard splits and
+ * merges. Every PutRecords entry succeeds and there are no throughput limits (add those with
+ * `Faults`). The read that drains a closed shard returns its last records with no
+ * `NextShardIterator`, and the `ChildShards`.
  *
  * @example
  * ```ts

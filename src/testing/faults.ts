@@ -134,7 +134,17 @@ const wrap = (
           })
         }),
       putRecord: (input) => guard("PutRecord", input, targetOf(input), api.putRecord(input)),
-      putRecords: (input) => guard("PutRecords", input, targetOf(input), api.putRecords(input))
+      putRecords: (input) => guard("PutRecords", input, targetOf(input), api.putRecords(input)),
+      splitShard: (input) =>
+        guard("SplitShard", input, { streamName: input.StreamName, shardId: input.ShardToSplit }, api.splitShard(input)),
+      mergeShards: (input) =>
+        guard(
+          "MergeShards",
+          input,
+          { streamName: input.StreamName, shardId: input.ShardToMerge },
+          api.mergeShards(input)
+        ),
+      deleteStream: (input) => guard("DeleteStream", input, targetOf(input), api.deleteStream(input))
     }
     return { api: wrapped, calls: Effect.sync(() => log.slice()) }
   })

@@ -13,11 +13,15 @@ export interface StoredRecord {
 export interface MemoryShard {
   readonly shardId: string
   readonly parentShardId: string | undefined
+  /** For a shard opened by a merge: the other parent. */
+  readonly adjacentParentShardId: string | undefined
   readonly startingHashKey: bigint
   readonly endingHashKey: bigint
   readonly startingSeq: number
   /** Set when the shard is closed (split); no record is appended after it. */
   endingSeq: number | undefined
+  /** Clock millis when the shard was closed; it leaves ListShards once retention has passed. */
+  closedAt: number | undefined
   readonly children: Array<string>
   readonly records: Array<StoredRecord>
 }
@@ -26,6 +30,8 @@ export interface MemoryStream {
   readonly name: string
   readonly arn: string
   readonly createdAt: number
+  /** Records older than this are trimmed: no read returns them, TRIM_HORIZON starts after them. */
+  retentionHours: number
   readonly shards: Array<MemoryShard>
   /** The seq the next record (or shard boundary) gets; unique across the stream's shards. */
   nextSeq: number
@@ -50,7 +56,13 @@ export const shardIdName = (index: number): string => `shardId-${String(index).p
 export const hashKeyOf = (partitionKey: string): bigint =>
   BigInt(`0x${createHash("md5").update(partitionKey, "utf8").digest("hex")}`)
 
-export const makeStream = (name: string, shardCount: number, now: number, arnPrefix: string): MemoryStream => {
+export const makeStream = (
+  name: string,
+  shardCount: number,
+  now: number,
+  arnPrefix: string,
+  retentionHours = 24
+): MemoryStream => {
   // The same even split as Kinesis: the last shard takes the remainder.
   const width = HASH_KEY_SPACE / BigInt(shardCount)
   const shards: Array<MemoryShard> = []
@@ -58,15 +70,25 @@ export const makeStream = (name: string, shardCount: number, now: number, arnPre
     shards.push({
       shardId: shardIdName(i),
       parentShardId: undefined,
+      adjacentParentShardId: undefined,
       startingHashKey: width * BigInt(i),
       endingHashKey: (i < shardCount - 1 ? width * BigInt(i + 1) : HASH_KEY_SPACE) - 1n,
       startingSeq: 0,
       endingSeq: undefined,
+      closedAt: undefined,
       children: [],
       records: []
     })
   }
-  return { name, arn: `${arnPrefix}${name}`, createdAt: now, shards, nextSeq: 1, shardOfSeq: new Map() }
+  return {
+    name,
+    arn: `${arnPrefix}${name}`,
+    createdAt: now,
+    retentionHours,
+    shards,
+    nextSeq: 1,
+    shardOfSeq: new Map()
+  }
 }
 
 export const findShard = (stream: MemoryStream, shardId: string): MemoryShard | undefined =>
@@ -107,6 +129,28 @@ export const firstAtOrAfter = (records: ReadonlyArray<StoredRecord>, position: n
   return low
 }
 
+const openChild = (
+  stream: MemoryStream,
+  parents: readonly [MemoryShard, MemoryShard?],
+  startingHashKey: bigint,
+  endingHashKey: bigint
+): MemoryShard => {
+  const child: MemoryShard = {
+    shardId: shardIdName(stream.shards.length),
+    parentShardId: parents[0].shardId,
+    adjacentParentShardId: parents[1]?.shardId,
+    startingHashKey,
+    endingHashKey,
+    startingSeq: stream.nextSeq,
+    endingSeq: undefined,
+    closedAt: undefined,
+    children: [],
+    records: []
+  }
+  stream.shards.push(child)
+  return child
+}
+
 /**
  * Closes `parent` and adds two children splitting its hash range at `newStartingHashKey`
  * (the middle when left out). Answers the children, or a reason the split is refused.
@@ -114,7 +158,8 @@ export const firstAtOrAfter = (records: ReadonlyArray<StoredRecord>, position: n
 export const split = (
   stream: MemoryStream,
   parent: MemoryShard,
-  newStartingHashKey: bigint | undefined
+  newStartingHashKey: bigint | undefined,
+  now: number
 ): readonly [MemoryShard, MemoryShard] | string => {
   if (parent.endingSeq !== undefined) return `Shard ${parent.shardId} is already closed.`
   const at = newStartingHashKey ?? parent.startingHashKey + (parent.endingHashKey - parent.startingHashKey + 1n) / 2n
@@ -122,27 +167,54 @@ export const split = (
     return `NewStartingHashKey ${at} must be above ${parent.startingHashKey} and at most ${parent.endingHashKey}.`
   }
   parent.endingSeq = stream.nextSeq++
-  const child = (startingHashKey: bigint, endingHashKey: bigint): MemoryShard => ({
-    shardId: shardIdName(stream.shards.length),
-    parentShardId: parent.shardId,
-    startingHashKey,
-    endingHashKey,
-    startingSeq: stream.nextSeq,
-    endingSeq: undefined,
-    children: [],
-    records: []
-  })
-  const low = child(parent.startingHashKey, at - 1n)
-  stream.shards.push(low)
-  const high = child(at, parent.endingHashKey)
-  stream.shards.push(high)
+  parent.closedAt = now
+  const low = openChild(stream, [parent], parent.startingHashKey, at - 1n)
+  const high = openChild(stream, [parent], at, parent.endingHashKey)
   parent.children.push(low.shardId, high.shardId)
   return [low, high]
 }
 
+/**
+ * Closes `shard` and `adjacent` (open, with touching hash ranges) and adds one child covering
+ * both; `shard` is its parent and `adjacent` its adjacent parent, as in Kinesis.
+ */
+export const merge = (
+  stream: MemoryStream,
+  shard: MemoryShard,
+  adjacent: MemoryShard,
+  now: number
+): MemoryShard | string => {
+  for (const s of [shard, adjacent]) if (s.endingSeq !== undefined) return `Shard ${s.shardId} is already closed.`
+  const [low, high] = shard.startingHashKey < adjacent.startingHashKey ? [shard, adjacent] : [adjacent, shard]
+  if (low.endingHashKey + 1n !== high.startingHashKey) {
+    return `Shards ${shard.shardId} and ${adjacent.shardId} are not adjacent.`
+  }
+  const seq = stream.nextSeq++
+  for (const s of [shard, adjacent]) {
+    s.endingSeq = seq
+    s.closedAt = now
+  }
+  const child = openChild(stream, [shard, adjacent], low.startingHashKey, high.endingHashKey)
+  shard.children.push(child.shardId)
+  adjacent.children.push(child.shardId)
+  return child
+}
+
+/** The first seq still inside retention: reads and TRIM_HORIZON start there. */
+export const trimHorizon = (stream: MemoryStream, shard: MemoryShard, now: number): number => {
+  const cutoff = now - stream.retentionHours * 3_600_000
+  const first = shard.records.find((r) => r.arrival >= cutoff)
+  return first?.seq ?? Math.max(shard.startingSeq, (shard.records[shard.records.length - 1]?.seq ?? -1) + 1)
+}
+
+/** A closed shard is listed until its last records have aged out of retention. */
+export const isListed = (stream: MemoryStream, shard: MemoryShard, now: number): boolean =>
+  shard.closedAt === undefined || now - shard.closedAt < stream.retentionHours * 3_600_000
+
 export const describeShard = (shard: MemoryShard): Shard => ({
   ShardId: shard.shardId,
   ...(shard.parentShardId === undefined ? {} : { ParentShardId: shard.parentShardId }),
+  ...(shard.adjacentParentShardId === undefined ? {} : { AdjacentParentShardId: shard.adjacentParentShardId }),
   HashKeyRange: { StartingHashKey: shard.startingHashKey.toString(), EndingHashKey: shard.endingHashKey.toString() },
   SequenceNumberRange: {
     StartingSequenceNumber: formatSeq(shard.startingSeq),

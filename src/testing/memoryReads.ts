@@ -9,7 +9,8 @@ import {
   firstAtOrAfter,
   type MemoryShard,
   type MemoryStream,
-  parseSeq
+  parseSeq,
+  trimHorizon
 } from "./memoryModel.js"
 
 const ITERATOR_TTL_MS = 5 * 60 * 1000
@@ -43,7 +44,7 @@ const startPosition = (
   }
   switch (type) {
     case "TRIM_HORIZON":
-      return Effect.succeed(shard.startingSeq)
+      return Effect.succeed(trimHorizon(stream, shard, now))
     case "LATEST":
       return Effect.succeed(stream.nextSeq)
     case "AT_TIMESTAMP": {
@@ -70,7 +71,8 @@ const childShards = (stream: MemoryStream, shard: MemoryShard): Array<ChildShard
       StartingHashKey: child.startingHashKey.toString(),
       EndingHashKey: child.endingHashKey.toString()
     }
-    return [{ ShardId: child.shardId, ParentShards: [shard.shardId], HashKeyRange }]
+    const ParentShards = [child.parentShardId, child.adjacentParentShardId].filter((p) => p !== undefined)
+    return [{ ShardId: child.shardId, ParentShards, HashKeyRange }]
   })
 
 /** GetShardIterator and GetRecords over the streams. */
@@ -111,7 +113,8 @@ export const makeReads = (
       return withStream(streams, "GetRecords", streamName, here, (stream) => {
         const shard = findShard(stream, shardId)
         if (shard === undefined) return notFound("GetRecords", here, `Shard ${shardId} in stream ${streamName}`)
-        const start = firstAtOrAfter(shard.records, position)
+        // Records past retention are gone: an iterator pointing at them reads from the trim horizon.
+        const start = firstAtOrAfter(shard.records, Math.max(position, trimHorizon(stream, shard, now)))
         const batch = shard.records.slice(start, start + limit)
         const next = shard.records[start + batch.length]
         const last = batch[batch.length - 1]
