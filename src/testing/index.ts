@@ -1,5 +1,6 @@
 /**
- * The test kit, published as `shardline/testing`: an in-memory Kinesis, and fault injection with a
+ * The test kit, published as `shardline/testing`: an in-memory Kinesis, pipeline runs on the test
+ * clock, and fault injection with a
  * call log for any Kinesis service. Production code never imports it.
  * @module
  */
@@ -16,3 +17,9 @@ export {
   type MemoryKinesisHandle,
   type MemoryKinesisOptions
 } from "./MemoryKinesis.js"
+export {
+  PipelineNotDrained,
+  PipelineTest,
+  type PipelineTestOptions,
+  type TestRecord
+} from "./PipelineTest.js"

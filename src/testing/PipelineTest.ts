@@ -1,0 +1,312 @@
+import type { PutRecordsResultEntry } from "@aws-sdk/client-kinesis"
+import { Context, Data, Deferred, Duration, Effect, Exit, Fiber, type Scope, TestClock } from "effect"
+import { type Checkpoint, CheckpointStore, makeMemoryStore } from "../checkpoint/index.js"
+import { Kinesis } from "../kinesis/index.js"
+import type { Batch, PipelineError, PipelineSummary } from "../pipeline/index.js"
+import type { Pipeline } from "../pipeline/Pipeline.js"
+import { foreachBatch } from "../pipeline/Pipeline.js"
+import { Faults, type FaultRule, type RecordedCall } from "./faults.js"
+import { MemoryKinesis, type MemoryKinesisHandle, type MemoryKinesisOptions } from "./MemoryKinesis.js"
+
+/** One record to put, as a producer would send it. */
+export interface TestRecord {
+  readonly partitionKey: string
+  readonly data: Uint8Array
+  /** Decimal hash key, to place the record on a chosen shard. */
+  readonly explicitHashKey?: string
+}
+
+/** The world a pipeline test runs in. Everything lives in memory and on the test clock. */
+export interface PipelineTestOptions {
+  /** Streams to create. Default: the pipeline's stream with `shardCount` shards. */
+  readonly streams?: MemoryKinesisOptions["streams"]
+  /** Shards of the pipeline's stream when `streams` is left out. Default 2. */
+  readonly shardCount?: number
+  /** Faults injected into the pipeline's Kinesis calls (puts made through the test go around them). */
+  readonly faults?: ReadonlyArray<FaultRule>
+  /** As in `Pipeline.foreachBatch`. Default false. */
+  readonly skipEmptyBatches?: boolean
+  /** As in `Pipeline.foreachBatch`. Default 10 batch intervals. */
+  readonly gracefulStopTimeout?: Duration.DurationInput
+}
+
+/**
+ * Waiting for the pipeline gave up: after `intervals` batch intervals, `pending` records put so far
+ * were still not checkpointed (or the run is not running: crashed, stopped or failed).
+ */
+export class PipelineNotDrained extends Data.TaggedError("PipelineNotDrained")<{
+  readonly intervals: number
+  readonly pending: number
+  readonly running: boolean
+}> {
+  override get message() {
+    return `${this.pending} records put were not checkpointed after ${this.intervals} batch intervals` +
+      (this.running ? "" : " (the pipeline is not running: restart it after a crash or stop)")
+  }
+}
+
+/** A run of a pipeline under test, driven by the test: put records, move time, crash, restart. */
+export interface PipelineTest<A, E> {
+  /** The in-memory Kinesis (for `splitShard`, `mergeShards` and direct calls). */
+  readonly kinesis: MemoryKinesisHandle
+  /** Puts records in order (PutRecords, 500 at a time), around any injected faults; answers where each went. */
+  readonly put: (
+    records: Iterable<TestRecord>,
+    streamName?: string
+  ) => Effect.Effect<ReadonlyArray<{ readonly shardId: string; readonly sequenceNumber: string }>>
+  /**
+   * Moves the test clock by `intervals` batch intervals (default 1), one interval at a time, and
+   * answers the batches the sink finished meanwhile. Fails with the run's error if it failed.
+   */
+  readonly advance: (intervals?: number) => Effect.Effect<ReadonlyArray<Batch<A>>, E | PipelineError>
+  /**
+   * Advances interval by interval until every record put to the pipeline's stream so far is
+   * checkpointed; answers the batches finished meanwhile.
+   */
+  readonly drain: (options?: {
+    /** Give up after this many intervals. Default 100. */
+    readonly maxIntervals?: number
+  }) => Effect.Effect<ReadonlyArray<Batch<A>>, E | PipelineError | PipelineNotDrained>
+  /**
+   * Kills the run now, as a crashed process: no graceful stop, nothing more is checkpointed.
+   * With `afterSink: true` the kill is armed instead: the next batch goes through the sink and the
+   * process dies before its checkpoint is written, the case that makes a restart replay a batch
+   * the sink already saw.
+   */
+  readonly crash: (options?: { readonly afterSink?: boolean }) => Effect.Effect<void>
+  /** Starts a new run from the checkpoints (crashing the current one first if it is running). */
+  readonly restart: Effect.Effect<void>
+  /** Asks the run to stop gracefully and advances time until it has; answers its summary. */
+  readonly stop: Effect.Effect<PipelineSummary, E | PipelineError>
+  /** Every batch the sink finished, over all runs, in order. */
+  readonly batches: Effect.Effect<ReadonlyArray<Batch<A>>>
+  /** How many runs were started (1 + restarts). */
+  readonly runs: Effect.Effect<number>
+  /** Whether a run is going (not crashed, stopped or failed). */
+  readonly running: Effect.Effect<boolean>
+  /** The checkpoints written for the pipeline's stream, by shard. */
+  readonly checkpoints: Effect.Effect<ReadonlyMap<string, Checkpoint>>
+  /** Every Kinesis call the pipeline made, with injected faults. */
+  readonly calls: Effect.Effect<ReadonlyArray<RecordedCall>>
+}
+
+interface Run<E> {
+  readonly fiber: Fiber.RuntimeFiber<PipelineSummary, E | PipelineError>
+  /** Kills the run when an armed crash goes off. */
+  readonly watcher: Fiber.RuntimeFiber<void>
+  readonly stop: Deferred.Deferred<void>
+}
+
+const make = <A, E, R, E2 = never, R2 = never>(
+  pipeline: Pipeline<A, E, R>,
+  sink: (batch: Batch<A>) => Effect.Effect<unknown, E2, R2> = () => Effect.void,
+  options: PipelineTestOptions = {}
+): Effect.Effect<PipelineTest<A, E | E2>, PipelineError, R | R2 | Scope.Scope> =>
+  Effect.gen(function* () {
+    const source = yield* pipeline.source
+    const streamName = source.scope.streamName
+    const kinesis = yield* MemoryKinesis.make({
+      streams: options.streams ?? [{ name: streamName, shardCount: options.shardCount ?? 2 }]
+    })
+    const faulty = yield* Faults.wrap(kinesis.api, options.faults ?? [])
+    const store = yield* makeMemoryStore()
+    // Restarts happen later, from the test: keep what the pipeline and sink need now.
+    const services = (yield* Effect.context<R | R2>()).pipe(
+      Context.add(Kinesis, faulty.api),
+      Context.add(CheckpointStore, store)
+    )
+    const scope = yield* Effect.scope
+
+    const seen: Array<Batch<A>> = []
+    // The last sequence number put on each shard of the pipeline's stream: what `drain` waits for.
+    const lastPut = new Map<string, bigint>()
+    let crashAfterSink = false
+    let runs = 0
+    let current: Run<E | E2> | undefined
+
+    const start = Effect.gen(function* () {
+      const stop = yield* Deferred.make<void>()
+      const died = yield* Deferred.make<void>()
+      const recordingSink = (batch: Batch<A>) =>
+        Effect.gen(function* () {
+          yield* sink(batch)
+          seen.push(batch)
+          if (crashAfterSink) {
+            crashAfterSink = false
+            // The sink's work is done; the process dies before the checkpoint is written.
+            yield* Deferred.succeed(died, undefined)
+            return yield* Effect.never
+          }
+        })
+      const run = pipeline.pipe(
+        foreachBatch(recordingSink, {
+          stopWhen: Deferred.await(stop),
+          ...(options.skipEmptyBatches === undefined ? {} : { skipEmptyBatches: options.skipEmptyBatches }),
+          ...(options.gracefulStopTimeout === undefined ? {} : { gracefulStopTimeout: options.gracefulStopTimeout })
+        }),
+        Effect.provide(services)
+      ) as Effect.Effect<PipelineSummary, E | E2 | PipelineError>
+      const fiber = yield* Effect.forkIn(run, scope)
+      const watcher = yield* Effect.forkIn(Effect.asVoid(Effect.zipRight(Deferred.await(died), Fiber.interrupt(fiber))), scope)
+      runs++
+      current = { fiber, watcher, stop }
+    })
+
+    /** The run's failure, if it ended with one; a crash (interruption) is not a failure. */
+    const failureOfRun = Effect.suspend(() => {
+      const exit = current?.fiber.unsafePoll()
+      if (exit === undefined || exit === null || Exit.isSuccess(exit) || Exit.isInterrupted(exit)) return Effect.void
+      return Effect.failCause(exit.cause)
+    })
+
+    const isRunning = Effect.sync(() => current !== undefined && current.fiber.unsafePoll() === null)
+
+    const advance = (intervals = 1) =>
+      Effect.gen(function* () {
+        const before = seen.length
+        for (let i = 0; i < intervals; i++) {
+          yield* TestClock.adjust(source.batchInterval)
+          yield* failureOfRun
+        }
+        return seen.slice(before)
+      })
+
+    const pending = Effect.map(store.load(source.scope), (checkpoints) => {
+      let count = 0
+      for (const [shardId, last] of lastPut) {
+        const at = checkpoints.get(shardId)
+        if (at === undefined || (at._tag === "Sequence" && BigInt(at.sequenceNumber) < last)) count++
+      }
+      return count
+    })
+
+    const drain = (drainOptions: { readonly maxIntervals?: number } = {}) =>
+      Effect.gen(function* () {
+        const maxIntervals = drainOptions.maxIntervals ?? 100
+        const before = seen.length
+        let intervals = 0
+        while ((yield* Effect.orDie(pending)) > 0) {
+          const running = yield* isRunning
+          if (intervals >= maxIntervals || !running) {
+            // Shards, not records, are what the checkpoints can tell apart.
+            return yield* new PipelineNotDrained({ intervals, pending: yield* Effect.orDie(pending), running })
+          }
+          yield* advance(1)
+          intervals++
+        }
+        return seen.slice(before)
+      })
+
+    const crash = (crashOptions: { readonly afterSink?: boolean } = {}) =>
+      Effect.suspend(() => {
+        if (crashOptions.afterSink === true) {
+          crashAfterSink = true
+          return Effect.void
+        }
+        return current === undefined ? Effect.void : Effect.asVoid(Fiber.interrupt(current.fiber))
+      })
+
+    const stop = Effect.gen(function* () {
+      const run = current
+      if (run === undefined) return yield* Effect.dieMessage("PipelineTest.stop: no run was started")
+      yield* Deferred.succeed(run.stop, undefined)
+      const limit = Duration.sum(
+        Duration.decode(options.gracefulStopTimeout ?? Duration.times(source.batchInterval, 10)),
+        source.batchInterval
+      )
+      const step = Duration.toMillis(source.batchInterval)
+      for (let waited = 0; run.fiber.unsafePoll() === null && waited <= Duration.toMillis(limit); waited += step) {
+        yield* TestClock.adjust(source.batchInterval)
+      }
+      const exit = run.fiber.unsafePoll()
+      if (exit === null) return yield* Effect.dieMessage("PipelineTest.stop: the run did not end")
+      return yield* exit
+    })
+
+    const put: PipelineTest<A, E | E2>["put"] = (records, stream = streamName) =>
+      Effect.gen(function* () {
+        const all = Array.from(records)
+        const out: Array<{ shardId: string; sequenceNumber: string }> = []
+        for (let i = 0; i < all.length; i += 500) {
+          const Records = all.slice(i, i + 500).map((r) => ({
+            PartitionKey: r.partitionKey,
+            Data: r.data,
+            ...(r.explicitHashKey === undefined ? {} : { ExplicitHashKey: r.explicitHashKey })
+          }))
+          const result = yield* Effect.orDie(kinesis.api.putRecords({ StreamName: stream, Records }))
+          for (const entry of result.Records ?? ([] as Array<PutRecordsResultEntry>)) {
+            out.push({ shardId: entry.ShardId!, sequenceNumber: entry.SequenceNumber! })
+            if (stream === streamName) lastPut.set(entry.ShardId!, BigInt(entry.SequenceNumber!))
+          }
+        }
+        return out
+      })
+
+    yield* start
+    return {
+      kinesis,
+      put,
+      advance,
+      drain,
+      crash,
+      restart: Effect.gen(function* () {
+        if (current !== undefined) {
+          yield* Fiber.interrupt(current.fiber)
+          yield* Fiber.interrupt(current.watcher)
+        }
+        crashAfterSink = false
+        yield* start
+      }),
+      stop,
+      batches: Effect.sync(() => seen.slice()),
+      runs: Effect.sync(() => runs),
+      running: isRunning,
+      checkpoints: Effect.orDie(store.load(source.scope)),
+      calls: faulty.calls
+    } satisfies PipelineTest<A, E | E2>
+  })
+
+/**
+ * Runs a pipeline under test: an in-memory Kinesis, in-memory checkpoints and Effect's `TestClock`,
+ * so batch boundaries are decided by the test, not by real time. Use inside `it.effect` (which
+ * provides the test clock) with a scope; closing the scope ends the run.
+ *
+ * @example
+ * ```ts
+ * it.scoped("counts page views", () =>
+ *   Effect.gen(function* () {
+ *     const counts = new Map<string, number>()
+ *     const test = yield* PipelineTest.make(pipeline, (batch) =>
+ *       Effect.sync(() => batch.records.forEach((r) => counts.set(r.value.url, (counts.get(r.value.url) ?? 0) + 1)))
+ *     )
+ *     yield* test.put(views.map((v) => ({ partitionKey: v.sessionId, data: toBinary(PageViewSchema, v) })))
+ *     yield* test.drain()
+ *     expect(counts.get("/home")).toBe(3)
+ *   }))
+ * ```
+ */
+export const PipelineTest = {
+  make,
+
+  /**
+   * The one-shot form: puts `records`, drains, stops gracefully, and answers every batch the sink saw.
+   *
+   * @example
+   * ```ts
+   * const batches = yield* PipelineTest.run(pipeline, { records, shardCount: 4 })
+   * ```
+   */
+  run: <A, E, R>(
+    pipeline: Pipeline<A, E, R>,
+    options: PipelineTestOptions & { readonly records: Iterable<TestRecord>; readonly maxIntervals?: number }
+  ): Effect.Effect<ReadonlyArray<Batch<A>>, E | PipelineError | PipelineNotDrained, R> =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const test = yield* make(pipeline, undefined, options)
+        yield* test.put(options.records)
+        yield* test.drain(options.maxIntervals === undefined ? {} : { maxIntervals: options.maxIntervals })
+        yield* test.stop
+        return yield* test.batches
+      })
+    )
+} as const

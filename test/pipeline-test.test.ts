@@ -1,0 +1,132 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Data, Effect, TestClock } from "effect"
+import { backoff, Codec, Pipeline } from "../src/index.js"
+import { Faults, PipelineNotDrained, PipelineTest, type TestRecord } from "../src/testing/index.js"
+
+const encoder = new TextEncoder()
+const records = (from: number, count: number): Array<TestRecord> =>
+  Array.from({ length: count }, (_, i) => ({ partitionKey: `k${from + i}`, data: encoder.encode(`v${from + i}`) }))
+const values = (batches: ReadonlyArray<{ readonly records: ReadonlyArray<{ readonly value: string }> }>) =>
+  batches.flatMap((b) => b.records.map((r) => r.value))
+const sorted = (xs: ReadonlyArray<string>) => [...xs].sort()
+const expected = (from: number, count: number) => sorted(records(from, count).map((r) => new TextDecoder().decode(r.data)))
+
+const pipeline = Pipeline.fromKinesis({ streamName: "events", codec: Codec.utf8, batchInterval: "1 second" })
+
+class SinkRefused extends Data.TaggedError("SinkRefused")<{ readonly batchId: number }> {}
+
+describe("PipelineTest", () => {
+  it.scoped("put, advance and drain on the test clock: every record reaches the sink once, checkpointed", () =>
+    Effect.gen(function* () {
+      const test = yield* PipelineTest.make(pipeline)
+      const placed = yield* test.put(records(0, 50))
+      expect(placed).toHaveLength(50)
+      yield* test.drain()
+      expect(sorted(values(yield* test.batches))).toEqual(expected(0, 50))
+      const checkpoints = yield* test.checkpoints
+      for (const { sequenceNumber, shardId } of placed) {
+        const at = checkpoints.get(shardId)
+        expect(at?._tag === "Sequence" && BigInt(at.sequenceNumber) >= BigInt(sequenceNumber)).toBe(true)
+      }
+    }))
+
+  it.scoped("advance moves only virtual time: one batch per interval, with deterministic boundaries", () =>
+    Effect.gen(function* () {
+      const test = yield* PipelineTest.make(pipeline)
+      const start = yield* TestClock.currentTimeMillis
+      yield* test.put(records(0, 10))
+      const first = yield* test.advance(3)
+      expect(first.map((b) => b.records.length)).toEqual([10, 0, 0])
+      expect(first.map((b) => b.closedAt.getTime() - start)).toEqual([1000, 2000, 3000])
+      // Run again from scratch: the same boundaries and contents.
+      const again = yield* Effect.scoped(Effect.gen(function* () {
+        const other = yield* PipelineTest.make(pipeline)
+        yield* other.put(records(0, 10))
+        return yield* other.advance(3)
+      }))
+      expect(again.map((b) => [b.records.length, b.closedAt.getTime() - start - 3000])).toEqual([[10, 1000], [0, 2000], [0, 3000]])
+    }))
+
+  it.scoped("a crash right after the sink replays that batch on restart (at-least-once), nothing is lost", () =>
+    Effect.gen(function* () {
+      const test = yield* PipelineTest.make(pipeline)
+      yield* test.put(records(0, 20))
+      yield* test.crash({ afterSink: true })
+      const beforeCrash = yield* test.advance(2)
+      expect(values(beforeCrash)).toHaveLength(20)
+      expect(yield* test.running).toBe(false)
+      expect((yield* test.checkpoints).size).toBe(0)
+      // Not running: draining cannot finish, and says why.
+      const stuck = yield* Effect.flip(test.drain())
+      expect(stuck).toBeInstanceOf(PipelineNotDrained)
+      expect(stuck).toMatchObject({ running: false })
+      yield* test.restart
+      yield* test.put(records(20, 5))
+      const afterRestart = yield* test.drain()
+      expect(sorted(values(afterRestart))).toEqual(expected(0, 25))
+      expect(yield* test.runs).toBe(2)
+    }))
+
+  it.scoped("crash now loses the unfinished batch's progress only: restart reads from the last checkpoint", () =>
+    Effect.gen(function* () {
+      const test = yield* PipelineTest.make(pipeline)
+      yield* test.put(records(0, 10))
+      yield* test.drain()
+      yield* test.put(records(10, 10))
+      yield* test.crash()
+      yield* test.advance(3)
+      expect(sorted(values(yield* test.batches))).toEqual(expected(0, 10))
+      yield* test.restart
+      yield* test.drain()
+      // Nothing was checkpointed twice: the second run starts after the first's checkpoints.
+      expect(sorted(values(yield* test.batches))).toEqual(expected(0, 20))
+    }))
+
+  it.scoped("a failing sink fails advance with the sink's error, and the failed batch is not checkpointed", () =>
+    Effect.gen(function* () {
+      const test = yield* PipelineTest.make(
+        pipeline,
+        (batch) => batch.records.length > 0 ? Effect.fail(new SinkRefused({ batchId: batch.batchId })) : Effect.void
+      )
+      yield* test.put(records(0, 3))
+      const error = yield* Effect.flip(test.advance(2))
+      expect(error).toEqual(new SinkRefused({ batchId: 0 }))
+      expect((yield* test.checkpoints).size).toBe(0)
+    }))
+
+  it.scoped("drain gives up after maxIntervals when faults keep the pipeline from reading", () =>
+    Effect.gen(function* () {
+      const retriesForever = Pipeline.fromKinesis({
+        streamName: "events",
+        codec: Codec.utf8,
+        batchInterval: "1 second",
+        reader: { retry: backoff({ base: "100 millis", cap: "1 second", maxRetries: 1_000_000 }) }
+      })
+      const test = yield* PipelineTest.make(retriesForever, undefined, {
+        faults: [Faults.throttle("GetRecords", { times: 1_000_000 })]
+      })
+      yield* test.put(records(0, 5))
+      const error = yield* Effect.flip(test.drain({ maxIntervals: 5 }))
+      expect(error).toEqual(new PipelineNotDrained({ intervals: 5, pending: 2, running: true }))
+      const throttled = (yield* test.calls).filter((c) => c.outcome === "injected")
+      expect(throttled.length).toBeGreaterThan(5)
+    }))
+
+  it.effect("run: the one-shot form puts, drains, stops gracefully and answers the batches", () =>
+    Effect.gen(function* () {
+      const batches = yield* PipelineTest.run(pipeline, { records: records(0, 30), shardCount: 3 })
+      expect(sorted(values(batches))).toEqual(expected(0, 30))
+      expect(new Set(batches.flatMap((b) => b.records.map((r) => r.shardId))).size).toBe(3)
+    }))
+
+  it.scoped("stop ends the run gracefully with its summary; later advances see no batches", () =>
+    Effect.gen(function* () {
+      const test = yield* PipelineTest.make(pipeline)
+      yield* test.put(records(0, 7))
+      yield* test.advance(2)
+      const summary = yield* test.stop
+      expect(summary.records).toBe(7)
+      expect(yield* test.running).toBe(false)
+      expect(yield* test.advance(3)).toEqual([])
+    }))
+})
