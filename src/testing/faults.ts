@@ -1,6 +1,6 @@
-import { Cause, Clock, Context, Effect, Exit, Layer, Option } from "effect"
+import { Context, Effect, Layer } from "effect"
+import type { InvalidOption } from "../config/index.js"
 import {
-  type CallTarget,
   ExpiredIterator,
   Kinesis,
   type KinesisApi,
@@ -8,6 +8,9 @@ import {
   type KinesisOperation,
   KinesisThrottled
 } from "../kinesis/index.js"
+import { checkFaultPlan } from "./faultCheck.js"
+import { type FaultKind, type FaultPlan, injected, rulesOf } from "./faultPlan.js"
+import { wrapRules } from "./faultWrapper.js"
 
 /** How a recorded call ended: passed through and succeeded or failed, failed by a rule, or interrupted. */
 export type CallOutcome = "ok" | "failed" | "injected" | "interrupted"
@@ -24,6 +27,15 @@ export interface RecordedCall {
   readonly records?: number
   /** For "failed" and "injected": the error. */
   readonly error?: KinesisError
+  /** The faults injected into this call, in rule order; failed PutRecords entries as the indexes chosen. */
+  readonly faults?: ReadonlyArray<FaultKind>
+}
+
+/** Which calls a fault aims at; what is left out matches any call. */
+export interface CallFilter {
+  readonly operation: KinesisOperation | "*"
+  readonly streamName?: string | undefined
+  readonly shardId?: string | undefined
 }
 
 /** What a rule sees of a call. Stream and shard are known for GetRecords when its iterator came through the wrapper. */
@@ -36,10 +48,16 @@ export interface FaultCall {
   readonly input: unknown
   readonly streamName: string | undefined
   readonly shardId: string | undefined
+  /** 0-based count of earlier calls matching `filter`; undefined when this call does not match it. */
+  readonly indexOf: (filter: CallFilter) => number | undefined
 }
 
-/** Decides whether a call fails, and with what, before it reaches the wrapped service. */
-export type FaultRule = (call: FaultCall) => KinesisError | undefined
+/**
+ * Decides what happens to a call before it reaches the wrapped service: nothing (undefined), an
+ * error to fail with, or a {@link FaultKind}. A `Latency` delays the call and the next rules are
+ * still asked; anything else decides the call and ends the asking.
+ */
+export type FaultRule = (call: FaultCall) => KinesisError | FaultKind | undefined
 
 /** The calls recorded by `Faults.layer`. */
 export class KinesisCalls extends Context.Tag("shardline/testing/KinesisCalls")<KinesisCalls, {
@@ -47,113 +65,42 @@ export class KinesisCalls extends Context.Tag("shardline/testing/KinesisCalls")<
   readonly calls: Effect.Effect<ReadonlyArray<RecordedCall>>
 }>() {}
 
-const injected = "injected by shardline/testing Faults"
+/** A wrapped service and its call log. */
+export interface WrappedKinesis {
+  readonly api: KinesisApi
+  readonly calls: Effect.Effect<ReadonlyArray<RecordedCall>>
+}
 
-const wrap = (
-  api: KinesisApi,
-  rules: ReadonlyArray<FaultRule>
-): Effect.Effect<{ readonly api: KinesisApi; readonly calls: Effect.Effect<ReadonlyArray<RecordedCall>> }> =>
-  Effect.sync(() => {
-    const log: Array<RecordedCall> = []
-    const counts = new Map<string, number>()
-    // Iterators handed out through the wrapper, so GetRecords calls can be told apart by shard.
-    const iterators = new Map<string, CallTarget>()
-    const next = (key: string): number => {
-      const n = counts.get(key) ?? 0
-      counts.set(key, n + 1)
-      return n
-    }
+const isPlan = (faults: FaultPlan | ReadonlyArray<FaultRule>): faults is FaultPlan => !Array.isArray(faults)
 
-    const guard = <A>(
-      operation: KinesisOperation,
-      input: unknown,
-      target: CallTarget,
-      run: Effect.Effect<A, KinesisError>,
-      seen: (output: A) => Partial<RecordedCall> = () => ({})
-    ): Effect.Effect<A, KinesisError> =>
-      Effect.flatMap(Clock.currentTimeMillis, (at) =>
-        Effect.suspend(() => {
-          const { shardId, streamName } = target
-          const call: FaultCall = {
-            operation,
-            index: next(operation),
-            indexOnStream: next(`${operation}/${streamName ?? ""}`),
-            input,
-            streamName,
-            shardId
-          }
-          const base = {
-            operation,
-            at,
-            ...(streamName === undefined ? {} : { streamName }),
-            ...(shardId === undefined ? {} : { shardId })
-          }
-          for (const rule of rules) {
-            const error = rule(call)
-            if (error !== undefined) {
-              log.push({ ...base, outcome: "injected", error })
-              return Effect.fail(error)
-            }
-          }
-          return Effect.onExit(run, (exit) =>
-            Effect.sync(() => {
-              if (Exit.isSuccess(exit)) return log.push({ ...base, outcome: "ok", ...seen(exit.value) })
-              if (Cause.isInterruptedOnly(exit.cause)) return log.push({ ...base, outcome: "interrupted" })
-              const error = Cause.failureOption(exit.cause)
-              log.push({ ...base, outcome: "failed", ...(Option.isSome(error) ? { error: error.value } : {}) })
-            }))
-        }))
+/** The rules of a plan, after checking it. */
+const fromPlan = (plan: FaultPlan): Effect.Effect<ReadonlyArray<FaultRule>, InvalidOption> =>
+  Effect.map(checkFaultPlan(plan), rulesOf)
 
-    const targetOf = (input: { StreamName?: string | undefined; ShardId?: string | undefined }): CallTarget => ({
-      streamName: input.StreamName,
-      shardId: input.ShardId
+function wrap(api: KinesisApi, rules: ReadonlyArray<FaultRule>): Effect.Effect<WrappedKinesis>
+function wrap(api: KinesisApi, faults: FaultPlan | ReadonlyArray<FaultRule>): Effect.Effect<WrappedKinesis, InvalidOption>
+function wrap(api: KinesisApi, faults: FaultPlan | ReadonlyArray<FaultRule>) {
+  return isPlan(faults) ? Effect.flatMap(fromPlan(faults), (rules) => wrapRules(api, rules)) : wrapRules(api, faults)
+}
+
+type FaultsLayer<E> = Layer.Layer<Kinesis | KinesisCalls, E, Kinesis>
+
+function layer(rules: ReadonlyArray<FaultRule>): FaultsLayer<never>
+function layer(faults: FaultPlan | ReadonlyArray<FaultRule>): FaultsLayer<InvalidOption>
+function layer(faults: FaultPlan | ReadonlyArray<FaultRule>): FaultsLayer<InvalidOption> {
+  return Layer.effectContext(
+    Effect.gen(function* () {
+      const wrapped = yield* wrap(yield* Kinesis, faults)
+      return Context.make(Kinesis, wrapped.api).pipe(Context.add(KinesisCalls, { calls: wrapped.calls }))
     })
-    const remember = (iterator: string | undefined, target: CallTarget) => {
-      if (iterator !== undefined) iterators.set(iterator, target)
-    }
-
-    const wrapped: KinesisApi = {
-      createStream: (input) => guard("CreateStream", input, targetOf(input), api.createStream(input)),
-      describeStreamSummary: (input) =>
-        guard("DescribeStreamSummary", input, targetOf(input), api.describeStreamSummary(input)),
-      listShards: (input, target) =>
-        guard("ListShards", input, target ?? targetOf(input), api.listShards(input, target)),
-      getShardIterator: (input) => {
-        const target = targetOf(input)
-        return guard("GetShardIterator", input, target, api.getShardIterator(input), (out) => {
-          remember(out.ShardIterator, target)
-          return {}
-        })
-      },
-      getRecords: (input, target) =>
-        Effect.suspend(() => {
-          const known = target ?? iterators.get(input.ShardIterator ?? "") ?? {}
-          return guard("GetRecords", input, known, api.getRecords(input, target), (out) => {
-            remember(out.NextShardIterator, known)
-            return { records: out.Records?.length ?? 0 }
-          })
-        }),
-      putRecord: (input) => guard("PutRecord", input, targetOf(input), api.putRecord(input)),
-      putRecords: (input) => guard("PutRecords", input, targetOf(input), api.putRecords(input)),
-      splitShard: (input) =>
-        guard("SplitShard", input, { streamName: input.StreamName, shardId: input.ShardToSplit }, api.splitShard(input)),
-      mergeShards: (input) =>
-        guard(
-          "MergeShards",
-          input,
-          { streamName: input.StreamName, shardId: input.ShardToMerge },
-          api.mergeShards(input)
-        ),
-      deleteStream: (input) => guard("DeleteStream", input, targetOf(input), api.deleteStream(input))
-    }
-    return { api: wrapped, calls: Effect.sync(() => log.slice()) }
-  })
+  )
+}
 
 const dataPlane = new Set<KinesisOperation>(["GetRecords", "PutRecord", "PutRecords"])
 
 /**
  * Fault injection and a call log for the Kinesis service, for tests of retries, iterator
- * renewal and back-pressure.
+ * renewal and back-pressure. Faults come as rules (functions) or as a {@link FaultPlan} (data).
  *
  * @example
  * ```ts
@@ -161,21 +108,19 @@ const dataPlane = new Set<KinesisOperation>(["GetRecords", "PutRecord", "PutReco
  *   Faults.throttle("GetRecords", { times: 3 }),
  *   Faults.expireIterator({ times: 1 })
  * ]).pipe(Layer.provide(MemoryKinesis.layer({ streams: [{ name: "clicks", shardCount: 2 }] })))
+ * // or: Faults.layer({ seed: 1, faults: [{ operation: "GetRecords", kind: { _tag: "Throttle" }, rate: 0.2 }] })
  * // ...later, in the test: const log = yield* (yield* KinesisCalls).calls
  * ```
  */
 export const Faults = {
-  /** Wraps a service: rules are asked in order before each call, the first error returned is the call's failure. */
+  /** Wraps a service: rules are asked in order before each call (see {@link FaultRule}); a plan is checked first. */
   wrap,
 
   /** Wraps the `Kinesis` provided below it, and provides the call log as {@link KinesisCalls}. */
-  layer: (rules: ReadonlyArray<FaultRule>): Layer.Layer<Kinesis | KinesisCalls, never, Kinesis> =>
-    Layer.effectContext(
-      Effect.gen(function* () {
-        const wrapped = yield* wrap(yield* Kinesis, rules)
-        return Context.make(Kinesis, wrapped.api).pipe(Context.add(KinesisCalls, { calls: wrapped.calls }))
-      })
-    ),
+  layer,
+
+  /** Checks a plan and turns it into rules, to combine with hand-written ones. */
+  fromPlan,
 
   /**
    * The first `times` calls to `operation` (to `streamName`'s, when given) fail with

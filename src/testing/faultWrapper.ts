@@ -1,0 +1,225 @@
+import type { PutRecordsCommandInput } from "@aws-sdk/client-kinesis"
+import { Cause, Clock, Duration, Effect, Exit, Option } from "effect"
+import type { CallTarget, KinesisApi, KinesisError, KinesisOperation } from "../kinesis/index.js"
+import { errorOf, type FaultKind, injected, kindOfError, type PutEntryErrorCode, resolveEntries } from "./faultPlan.js"
+import type { CallFilter, FaultCall, FaultRule, RecordedCall, WrappedKinesis } from "./faults.js"
+
+type FailedPutEntries = Extract<FaultKind, { readonly _tag: "FailedPutEntries" }>
+
+const entryMessages: Record<PutEntryErrorCode, string> = {
+  ProvisionedThroughputExceededException: "Rate exceeded for shard",
+  InternalFailure: "Internal service failure."
+}
+
+/**
+ * Sends only the surviving entries on, and splices the failed ones back in at their positions.
+ * `fault.entries` are indexes within the call's entries (the wrapper resolved them).
+ */
+const partialPut = (api: KinesisApi, input: PutRecordsCommandInput, fault: FailedPutEntries) => {
+  const records = input.Records ?? []
+  const failed = new Set(fault.entries as ReadonlyArray<number>)
+  // Over 500 entries the service refuses the whole call: let it.
+  if (failed.size === 0 || records.length > 500) return api.putRecords(input)
+  const ErrorCode = fault.errorCode ?? "ProvisionedThroughputExceededException"
+  const entry = { ErrorCode, ErrorMessage: `${entryMessages[ErrorCode]} (${injected})` }
+  const survivors = records.filter((_, i) => !failed.has(i))
+  const rest = survivors.length === 0
+    ? Effect.succeed({ FailedRecordCount: 0, Records: [] })
+    : api.putRecords({ ...input, Records: survivors })
+  return Effect.map(rest, (out) => {
+    const written = out.Records ?? []
+    let next = 0
+    return {
+      ...out,
+      FailedRecordCount: (out.FailedRecordCount ?? 0) + failed.size,
+      Records: records.map((_, i) => (failed.has(i) ? entry : written[next++]!))
+    }
+  })
+}
+
+const keyOf = (operation: string, streamName: string | undefined, shardId: string | undefined) =>
+  JSON.stringify([operation, streamName ?? null, shardId ?? null])
+
+/** Wraps a service with rules and a call log (see `Faults.wrap`). */
+export const wrapRules = (api: KinesisApi, rules: ReadonlyArray<FaultRule>): Effect.Effect<WrappedKinesis> =>
+  Effect.sync(() => {
+    const log: Array<RecordedCall> = []
+    const counts = new Map<string, number>()
+    // Per filter (operation or "*", stream or any, shard or any): how many calls matched so far.
+    const filterCounts = new Map<string, number>()
+    // Iterators handed out through the wrapper, so GetRecords calls can be told apart by shard.
+    const iterators = new Map<string, CallTarget>()
+    const next = (key: string): number => {
+      const n = counts.get(key) ?? 0
+      counts.set(key, n + 1)
+      return n
+    }
+    const countFilters = (operation: KinesisOperation, { shardId, streamName }: CallTarget) => {
+      const seen = new Map<string, number>()
+      for (const o of [operation, "*"]) {
+        for (const s of new Set([streamName, undefined])) {
+          for (const h of new Set([shardId, undefined])) {
+            const key = keyOf(o, s, h)
+            const n = filterCounts.get(key) ?? 0
+            seen.set(key, n)
+            filterCounts.set(key, n + 1)
+          }
+        }
+      }
+      return (filter: CallFilter): number | undefined => {
+        if (filter.operation !== "*" && filter.operation !== operation) return undefined
+        if (filter.streamName !== undefined && filter.streamName !== streamName) return undefined
+        if (filter.shardId !== undefined && filter.shardId !== shardId) return undefined
+        return seen.get(keyOf(filter.operation, filter.streamName, filter.shardId))
+      }
+    }
+
+    const guard = <A>(
+      operation: KinesisOperation,
+      input: unknown,
+      target: CallTarget,
+      run: Effect.Effect<A, KinesisError>,
+      seen: (output: A) => Partial<RecordedCall> = () => ({}),
+      failEntries?: (fault: FailedPutEntries) => Effect.Effect<A, KinesisError>
+    ): Effect.Effect<A, KinesisError> =>
+      Effect.flatMap(Clock.currentTimeMillis, (at) =>
+        Effect.suspend(() => {
+          const { shardId, streamName } = target
+          const call: FaultCall = {
+            operation,
+            index: next(operation),
+            indexOnStream: next(`${operation}/${streamName ?? ""}`),
+            input,
+            streamName,
+            shardId,
+            indexOf: countFilters(operation, target)
+          }
+          const faults: Array<FaultKind> = []
+          let delay = 0
+          let decided: { readonly kind: FaultKind; readonly error?: KinesisError } | undefined
+          for (const rule of rules) {
+            const out = rule(call)
+            if (out === undefined) continue
+            if (out instanceof Error) {
+              decided = { kind: kindOfError(out), error: out }
+            } else if (out._tag === "Latency") {
+              delay += out.ms
+              faults.push(out)
+              continue
+            } else if (out._tag === "FailedPutEntries") {
+              // Indexes kept within the call's entries; a hand-written rule's "one" or rate is
+              // decided by the call's index (seed 0). Plan rules answer indexes already.
+              const count = (input as PutRecordsCommandInput | undefined)?.Records?.length ?? 0
+              const entries = resolveEntries(out.entries, count, 0, call.index)
+              if (entries.length === 0) continue
+              decided = { kind: { ...out, entries } }
+            } else {
+              decided = { kind: out }
+            }
+            faults.push(decided.kind)
+            break
+          }
+
+          let injectedError: KinesisError | undefined
+          const inject = (error: KinesisError) =>
+            Effect.suspend(() => {
+              injectedError = error
+              return Effect.fail(error)
+            })
+          const decide = (): Effect.Effect<A, KinesisError> => {
+            if (decided === undefined) return run
+            const { error, kind } = decided
+            switch (kind._tag) {
+              case "Latency": // never decides a call: it was added to the delay
+                return run
+              case "FailedPutEntries":
+                return failEntries === undefined
+                  ? Effect.dieMessage(`Faults: FailedPutEntries applies to PutRecords, not ${operation}`)
+                  : failEntries(kind)
+              case "Timeout": {
+                const timeout = Duration.millis(kind.afterMs)
+                const fail = inject(error ?? errorOf(kind, operation, target))
+                if (kind.lostResponse !== true) return Effect.zipRight(Effect.sleep(timeout), fail)
+                // The service gets the call; the caller gives up at `afterMs` whatever the answer.
+                return Effect.flatMap(Clock.currentTimeMillis, (start) =>
+                  Effect.exit(run).pipe(
+                    Effect.timeoutOption(timeout),
+                    Effect.zipRight(Clock.currentTimeMillis),
+                    Effect.flatMap((now) => Effect.sleep(Duration.millis(Math.max(0, start + kind.afterMs - now)))),
+                    Effect.zipRight(fail)
+                  ))
+              }
+              default:
+                return inject(error ?? errorOf(kind, operation, target))
+            }
+          }
+          const body = delay > 0 ? Effect.zipRight(Effect.sleep(Duration.millis(delay)), Effect.suspend(decide)) : decide()
+          const base = {
+            operation,
+            at,
+            ...(streamName === undefined ? {} : { streamName }),
+            ...(shardId === undefined ? {} : { shardId })
+          }
+          const noted = faults.length === 0 ? {} : { faults }
+          return Effect.onExit(body, (exit) =>
+            Effect.sync(() => {
+              if (Exit.isSuccess(exit)) return log.push({ ...base, outcome: "ok", ...seen(exit.value), ...noted })
+              if (Cause.isInterruptedOnly(exit.cause)) return log.push({ ...base, outcome: "interrupted", ...noted })
+              const error = Cause.failureOption(exit.cause)
+              const outcome = Option.isSome(error) && error.value === injectedError ? "injected" : "failed"
+              log.push({ ...base, outcome, ...(Option.isSome(error) ? { error: error.value } : {}), ...noted })
+            }))
+        }))
+
+    const targetOf = (input: { StreamName?: string | undefined; ShardId?: string | undefined }): CallTarget => ({
+      streamName: input.StreamName,
+      shardId: input.ShardId
+    })
+    const remember = (iterator: string | undefined, target: CallTarget) => {
+      if (iterator !== undefined) iterators.set(iterator, target)
+    }
+
+    const wrapped: KinesisApi = {
+      createStream: (input) => guard("CreateStream", input, targetOf(input), api.createStream(input)),
+      describeStreamSummary: (input) =>
+        guard("DescribeStreamSummary", input, targetOf(input), api.describeStreamSummary(input)),
+      listShards: (input, target) =>
+        guard("ListShards", input, target ?? targetOf(input), api.listShards(input, target)),
+      getShardIterator: (input) => {
+        const target = targetOf(input)
+        return guard("GetShardIterator", input, target, api.getShardIterator(input), (out) => {
+          remember(out.ShardIterator, target)
+          return {}
+        })
+      },
+      getRecords: (input, target) =>
+        Effect.suspend(() => {
+          const known = target ?? iterators.get(input.ShardIterator ?? "") ?? {}
+          return guard("GetRecords", input, known, api.getRecords(input, target), (out) => {
+            remember(out.NextShardIterator, known)
+            return { records: out.Records?.length ?? 0 }
+          })
+        }),
+      putRecord: (input) => guard("PutRecord", input, targetOf(input), api.putRecord(input)),
+      putRecords: (input) =>
+        guard(
+          "PutRecords",
+          input,
+          targetOf(input),
+          api.putRecords(input),
+          undefined,
+          (fault) => partialPut(api, input, fault)
+        ),
+      splitShard: (input) =>
+        guard("SplitShard", input, { streamName: input.StreamName, shardId: input.ShardToSplit }, api.splitShard(input)),
+      mergeShards: (input) =>
+        guard(
+          "MergeShards",
+          input,
+          { streamName: input.StreamName, shardId: input.ShardToMerge },
+          api.mergeShards(input)
+        ),
+      deleteStream: (input) => guard("DeleteStream", input, targetOf(input), api.deleteStream(input))
+    }
+    return { api: wrapped, calls: Effect.sync(() => log.slice()) }
+  })
