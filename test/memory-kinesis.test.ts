@@ -3,7 +3,7 @@ import type { _Record } from "@aws-sdk/client-kinesis"
 import { describe, expect, it } from "@effect/vitest"
 // effect's bundled fast-check, whose arbitraries it.effect.prop's types accept.
 import { Effect, FastCheck as fc, Layer, TestClock } from "effect"
-import { Kinesis, type KinesisApi } from "../src/kinesis/index.js"
+import { Kinesis, type KinesisApi, type KinesisError } from "../src/kinesis/index.js"
 import { MemoryKinesis } from "../src/testing/index.js"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
@@ -207,4 +207,96 @@ describe("MemoryKinesis", () => {
       }),
     { fastCheck: { numRuns: 60 } }
   )
+
+  it.effect("records older than retentionHours are not returned, and TRIM_HORIZON starts after them", () =>
+    Effect.gen(function* () {
+      const { api } = yield* MemoryKinesis.make({ streams: [{ name: "s", shardCount: 1, retentionHours: 24 }] })
+      const [old] = yield* putAll(api, "s", ["old"])
+      yield* TestClock.adjust("12 hours")
+      yield* putAll(api, "s", ["young"])
+      yield* TestClock.adjust("12 hours")
+      const read = (ShardIterator: string) =>
+        Effect.map(api.getRecords({ ShardIterator }), (out) => out.Records!.map(text))
+      // 24 hours old is still inside retention; an iterator taken now outlives the record it points at.
+      const oldSeq = { StartingSequenceNumber: old!.SequenceNumber! }
+      const atOld = yield* iteratorOf(api, "s", shard0, "AT_SEQUENCE_NUMBER", oldSeq)
+      expect(yield* read(yield* iteratorOf(api, "s", shard0, "TRIM_HORIZON"))).toEqual(["old", "young"])
+      yield* TestClock.adjust("1 millis")
+      expect(yield* read(yield* iteratorOf(api, "s", shard0, "TRIM_HORIZON"))).toEqual(["young"])
+      expect(yield* read(atOld)).toEqual(["young"])
+      // A timestamp before the trim horizon reads from the trim horizon.
+      expect(yield* read(yield* iteratorOf(api, "s", shard0, "AT_TIMESTAMP", { Timestamp: new Date(0) }))).toEqual([
+        "young"
+      ])
+      yield* TestClock.adjust("12 hours")
+      expect(yield* read(yield* iteratorOf(api, "s", shard0, "TRIM_HORIZON"))).toEqual([])
+    }))
+
+  it.effect("retention is per stream: a 48-hour stream still returns what a 24-hour one has dropped", () =>
+    Effect.gen(function* () {
+      const { api } = yield* MemoryKinesis.make({
+        streams: [{ name: "day", shardCount: 1 }, { name: "two-days", shardCount: 1, retentionHours: 48 }]
+      })
+      yield* putAll(api, "day", ["a"])
+      yield* putAll(api, "two-days", ["a"])
+      yield* TestClock.adjust("30 hours")
+      const summary = yield* api.describeStreamSummary({ StreamName: "two-days" })
+      expect(summary.StreamDescriptionSummary?.RetentionPeriodHours).toBe(48)
+      const records = (StreamName: string) =>
+        Effect.flatMap(iteratorOf(api, StreamName, shard0, "TRIM_HORIZON"), (ShardIterator) =>
+          Effect.map(api.getRecords({ ShardIterator }), (out) => out.Records!.map(text)))
+      expect(yield* records("day")).toEqual([])
+      expect(yield* records("two-days")).toEqual(["a"])
+      const tooShort = yield* Effect.flip(
+        Effect.flatMap(MemoryKinesis.make(), (memory) => memory.createStream("short", 1, 23))
+      )
+      expect(tooShort._tag === "KinesisRequestError" && tooShort.errorName).toBe("ValidationException")
+    }))
+
+  it.effect("a closed shard leaves ListShards once retention has passed since it closed; its children stay", () =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryKinesis.make({ streams: [{ name: "s", shardCount: 1 }] })
+      yield* putAll(memory.api, "s", ["a"])
+      yield* TestClock.adjust("1 hour")
+      const [low, high] = yield* memory.splitShard("s", shard0)
+      const listed = Effect.map(memory.api.listShards({ StreamName: "s" }), (out) =>
+        out.Shards!.map((s) => s.ShardId))
+      yield* TestClock.adjust(24 * 3_600_000 - 1)
+      expect(yield* listed).toEqual([shard0, low, high])
+      yield* TestClock.adjust("1 millis")
+      expect(yield* listed).toEqual([low, high])
+      const children = (yield* memory.api.listShards({ StreamName: "s" })).Shards!
+      expect(children.map((s) => s.ParentShardId)).toEqual([shard0, shard0])
+      expect((yield* memory.api.describeStreamSummary({ StreamName: "s" })).StreamDescriptionSummary?.OpenShardCount)
+        .toBe(2)
+    }))
+
+  it.effect("handle.mergeShards refuses shards that are not adjacent, closed, or unknown", () =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryKinesis.make({ streams: [{ name: "s", shardCount: 3 }] })
+      const shard = (i: number) => `shardId-00000000000${i}`
+      const refused = (a: string, b: string, stream = "s") => Effect.flip(memory.mergeShards(stream, a, b))
+      const requestError = (error: KinesisError) =>
+        error._tag === "KinesisRequestError" ? error.errorName : error._tag
+      expect(requestError(yield* refused(shard(0), shard(2)))).toBe("InvalidArgumentException")
+      expect(requestError(yield* refused(shard(1), shard(1)))).toBe("InvalidArgumentException")
+      const merged = yield* memory.mergeShards("s", shard(1), shard(0))
+      expect(merged).toBe(shard(3))
+      // Both parents are closed now: neither merges again, in either position.
+      expect(requestError(yield* refused(shard(0), merged))).toBe("InvalidArgumentException")
+      expect(requestError(yield* refused(merged, shard(1)))).toBe("InvalidArgumentException")
+      const unknown = [
+        yield* refused(shard(9), shard(2)),
+        yield* refused(shard(2), shard(9)),
+        yield* refused(shard(0), shard(1), "no-such-stream")
+      ]
+      expect(unknown.map((e) => e._tag)).toEqual(Array(3).fill("KinesisResourceNotFound"))
+      expect(unknown[1]).toMatchObject({ operation: "MergeShards", streamName: "s" })
+      // Nothing refused changed the shards: the merged child and the untouched one are the open ones.
+      const open = (yield* memory.api.listShards({ StreamName: "s" })).Shards!.filter(
+        (s) => s.SequenceNumberRange?.EndingSequenceNumber === undefined
+      )
+      expect(open.map((s) => s.ShardId)).toEqual([shard(2), merged])
+      expect(yield* memory.mergeShards("s", merged, shard(2))).toBe(shard(4))
+    }))
 })
