@@ -1,7 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Data, Effect, TestClock } from "effect"
-import { backoff, Codec, Pipeline } from "../src/index.js"
-import { Faults, PipelineNotDrained, PipelineTest, type TestRecord } from "../src/testing/index.js"
+import { Data, Effect, TestClock, TestContext } from "effect"
+import fc from "fast-check"
+import { backoff, Codec, InvalidOption, Pipeline } from "../src/index.js"
+import {
+  arbitraryScenarioPlan,
+  Faults,
+  PipelineNotDrained,
+  PipelineTest,
+  type ScenarioPlan,
+  type TestRecord
+} from "../src/testing/index.js"
 
 const encoder = new TextEncoder()
 const records = (from: number, count: number): Array<TestRecord> =>
@@ -129,4 +137,79 @@ describe("PipelineTest", () => {
       expect(yield* test.running).toBe(false)
       expect(yield* test.advance(3)).toEqual([])
     }))
+
+  describe("crashes planned as data", () => {
+    const counts = (seen: ReadonlyArray<string>) => {
+      const byValue = new Map<string, number>()
+      for (const v of seen) byValue.set(v, (byValue.get(v) ?? 0) + 1)
+      return byValue
+    }
+
+    it.scoped("a crash before the checkpoint restarts the run, which delivers that batch again", () =>
+      Effect.gen(function* () {
+        const plan: ScenarioPlan = { seed: 1, faults: [], crashes: [{ _tag: "Crash", afterBatch: 1, checkpointed: false }] }
+        const test = yield* PipelineTest.make(pipeline, undefined, { faults: plan })
+        yield* test.put(records(0, 8))
+        yield* test.drain()
+        const seen = values(yield* test.batches)
+        expect(yield* test.runs).toBe(2)
+        expect(yield* test.running).toBe(true)
+        expect(seen).toHaveLength(16)
+        expect([...counts(seen).values()].every((n) => n === 2)).toBe(true)
+      }))
+
+    it.scoped("a crash after the checkpoint restarts the run with nothing delivered twice", () =>
+      Effect.gen(function* () {
+        const plan: ScenarioPlan = { seed: 1, faults: [], crashes: [{ _tag: "Crash", afterBatch: 1 }] }
+        const test = yield* PipelineTest.make(pipeline, undefined, { faults: plan })
+        yield* test.put(records(0, 8))
+        yield* test.drain()
+        yield* test.put(records(8, 4))
+        yield* test.drain()
+        expect(yield* test.runs).toBe(2)
+        expect(sorted(values(yield* test.batches))).toEqual(expected(0, 12))
+      }))
+
+    it.scoped("a bad plan is refused before anything runs, naming the field", () =>
+      Effect.gen(function* () {
+        const plan = { seed: 1, faults: [], crashes: [{ _tag: "Crash", afterBatch: -1 }] } as ScenarioPlan
+        const error = yield* Effect.flip(PipelineTest.make(pipeline, undefined, { faults: plan }))
+        expect(error).toBeInstanceOf(InvalidOption)
+        expect((error as InvalidOption).option).toBe("crashes[0].afterBatch")
+      }))
+
+    it("any plan of throttles, latency, timeouts, expired iterators and crashes: every record arrives, twice only after a crash before its checkpoint", async () => {
+      const patient = Pipeline.fromKinesis({
+        streamName: "events",
+        codec: Codec.utf8,
+        batchInterval: "1 second",
+        maxBatchRecords: 7,
+        reader: { retry: backoff({ base: "100 millis", cap: "2 seconds", maxRetries: Infinity, jitter: false }) }
+      })
+      await fc.assert(
+        fc.asyncProperty(
+          arbitraryScenarioPlan({ maxAfterBatch: 4 }),
+          fc.array(fc.integer({ min: 1, max: 15 }), { minLength: 1, maxLength: 4 }),
+          async (plan, groups) => {
+            const run = Effect.gen(function* () {
+              const test = yield* PipelineTest.make(patient, undefined, { faults: plan, shardCount: 3 })
+              let next = 0
+              for (const size of groups) {
+                yield* test.put(records(next, size))
+                next += size
+                yield* test.advance(1)
+              }
+              yield* test.drain({ maxIntervals: 500 })
+              return { seen: values(yield* test.batches), total: next }
+            })
+            const { seen, total } = await Effect.runPromise(run.pipe(Effect.scoped, Effect.provide(TestContext.TestContext)))
+            const byValue = counts(seen)
+            expect(sorted([...byValue.keys()])).toEqual(expected(0, total))
+            if (plan.crashes.every((c) => c.checkpointed !== false)) expect(seen).toHaveLength(total)
+          }
+        ),
+        { numRuns: 40 }
+      )
+    })
+  })
 })

@@ -1,10 +1,12 @@
 import type { PutRecordsResultEntry } from "@aws-sdk/client-kinesis"
 import { Context, Data, Deferred, Duration, Effect, Exit, Fiber, type Scope, TestClock } from "effect"
-import { type Checkpoint, CheckpointStore, makeMemoryStore } from "../checkpoint/index.js"
+import { type Checkpoint, CheckpointStore, type CheckpointStoreApi, makeMemoryStore } from "../checkpoint/index.js"
 import { Kinesis } from "../kinesis/index.js"
 import type { Batch, PipelineError, PipelineSummary } from "../pipeline/index.js"
 import type { Pipeline } from "../pipeline/Pipeline.js"
 import { foreachBatch } from "../pipeline/Pipeline.js"
+import { checkScenarioPlan } from "./faultCheck.js"
+import type { Crash, FaultPlan, ScenarioPlan } from "./faultPlan.js"
 import { Faults, type FaultRule, type RecordedCall } from "./faults.js"
 import { MemoryKinesis, type MemoryKinesisHandle, type MemoryKinesisOptions } from "./MemoryKinesis.js"
 
@@ -22,8 +24,12 @@ export interface PipelineTestOptions {
   readonly streams?: MemoryKinesisOptions["streams"]
   /** Shards of the pipeline's stream when `streams` is left out. Default 2. */
   readonly shardCount?: number
-  /** Faults injected into the pipeline's Kinesis calls (puts made through the test go around them). */
-  readonly faults?: ReadonlyArray<FaultRule>
+  /**
+   * Faults injected into the pipeline's Kinesis calls (puts made through the test go around them):
+   * rules, a seeded {@link FaultPlan}, or a {@link ScenarioPlan} whose `crashes` the test carries
+   * out: each crash kills the run at its point and starts a new one from the checkpoints.
+   */
+  readonly faults?: ReadonlyArray<FaultRule> | FaultPlan | ScenarioPlan
   /** As in `Pipeline.foreachBatch`. Default false. */
   readonly skipEmptyBatches?: boolean
   /** As in `Pipeline.foreachBatch`. Default 10 batch intervals. */
@@ -92,10 +98,16 @@ export interface PipelineTest<A, E> {
 
 interface Run<E> {
   readonly fiber: Fiber.RuntimeFiber<PipelineSummary, E | PipelineError>
-  /** Kills the run when an armed crash goes off. */
+  /** Kills the run when a crash goes off (and starts the next run for a planned one). */
   readonly watcher: Fiber.RuntimeFiber<void>
   readonly stop: Deferred.Deferred<void>
+  readonly died: Deferred.Deferred<boolean>
+  /** Batches the sink finished in this run. */
+  completed: number
 }
+
+const isScenario = (faults: NonNullable<PipelineTestOptions["faults"]>): faults is ScenarioPlan =>
+  !Array.isArray(faults) && "crashes" in faults
 
 const make = <A, E, R, E2 = never, R2 = never>(
   pipeline: Pipeline<A, E, R>,
@@ -108,15 +120,11 @@ const make = <A, E, R, E2 = never, R2 = never>(
     const kinesis = yield* MemoryKinesis.make({
       streams: options.streams ?? [{ name: streamName, shardCount: options.shardCount ?? 2 }]
     })
-    const faulty = yield* Faults.wrap(kinesis.api, options.faults ?? [])
+    const faults = options.faults ?? []
+    // Crashes are carried out here, in order; faults on calls go to the wrapper.
+    const crashes: Array<Crash> = isScenario(faults) ? [...(yield* checkScenarioPlan(faults)).crashes] : []
+    const faulty = yield* Faults.wrap(kinesis.api, faults)
     const store = yield* makeMemoryStore()
-    // Restarts happen later, from the test: keep what the pipeline and sink need now.
-    const services = (yield* Effect.context<R | R2>()).pipe(
-      Context.add(Kinesis, faulty.api),
-      Context.add(CheckpointStore, store)
-    )
-    const scope = yield* Effect.scope
-
     const seen: Array<Batch<A>> = []
     // The last sequence number put on each shard of the pipeline's stream: what `drain` waits for.
     const lastPut = new Map<string, bigint>()
@@ -124,20 +132,54 @@ const make = <A, E, R, E2 = never, R2 = never>(
     let runs = 0
     let current: Run<E | E2> | undefined
 
-    const start = Effect.gen(function* () {
+    /**
+     * Where a run may die: after the sink finished a batch, or after that batch's checkpoint was
+     * saved. Dying completes the run's `died` (true: a planned crash, restart at once) and hangs,
+     * so nothing after this point happens before the run is interrupted.
+     */
+    const crashPoint = (point: "sink" | "checkpoint", hasCheckpoint: boolean) =>
+      Effect.suspend(() => {
+        const run = current
+        if (run === undefined) return Effect.void
+        if (point === "sink" && crashAfterSink) {
+          crashAfterSink = false
+          return Effect.zipRight(Deferred.succeed(run.died, false), Effect.never)
+        }
+        const next = crashes[0]
+        if (next === undefined || next.afterBatch !== run.completed) return Effect.void
+        const beforeCheckpoint = next.checkpointed === false || !hasCheckpoint
+        if ((point === "sink") !== beforeCheckpoint) return Effect.void
+        crashes.shift()
+        return Effect.zipRight(Deferred.succeed(run.died, true), Effect.never)
+      })
+
+    const checkpointStore: CheckpointStoreApi = {
+      ...store,
+      save: (scope, checkpoints) => Effect.zipRight(store.save(scope, checkpoints), crashPoint("checkpoint", true))
+    }
+    // Restarts happen later, from the test: keep what the pipeline and sink need now.
+    const services = (yield* Effect.context<R | R2>()).pipe(
+      Context.add(Kinesis, faulty.api),
+      Context.add(CheckpointStore, checkpointStore)
+    )
+    const scope = yield* Effect.scope
+
+    const recordingSink = (batch: Batch<A>) =>
+      Effect.gen(function* () {
+        yield* sink(batch)
+        seen.push(batch)
+        if (current !== undefined) current.completed++
+        yield* crashPoint("sink", batch.checkpoints.size > 0)
+      })
+
+    const start: Effect.Effect<void> = Effect.gen(function* () {
+      // A planned crash before the first batch: that run starts and dies having done nothing.
+      while (crashes[0]?.afterBatch === 0) {
+        crashes.shift()
+        runs++
+      }
       const stop = yield* Deferred.make<void>()
-      const died = yield* Deferred.make<void>()
-      const recordingSink = (batch: Batch<A>) =>
-        Effect.gen(function* () {
-          yield* sink(batch)
-          seen.push(batch)
-          if (crashAfterSink) {
-            crashAfterSink = false
-            // The sink's work is done; the process dies before the checkpoint is written.
-            yield* Deferred.succeed(died, undefined)
-            return yield* Effect.never
-          }
-        })
+      const died = yield* Deferred.make<boolean>()
       const run = pipeline.pipe(
         foreachBatch(recordingSink, {
           stopWhen: Deferred.await(stop),
@@ -147,9 +189,16 @@ const make = <A, E, R, E2 = never, R2 = never>(
         Effect.provide(services)
       ) as Effect.Effect<PipelineSummary, E | E2 | PipelineError>
       const fiber = yield* Effect.forkIn(run, scope)
-      const watcher = yield* Effect.forkIn(Effect.asVoid(Effect.zipRight(Deferred.await(died), Fiber.interrupt(fiber))), scope)
+      const watcher = yield* Effect.forkIn(
+        Effect.gen(function* () {
+          const restart = yield* Deferred.await(died)
+          yield* Fiber.interrupt(fiber)
+          if (restart) yield* start
+        }),
+        scope
+      )
       runs++
-      current = { fiber, watcher, stop }
+      current = { fiber, watcher, stop, died, completed: 0 }
     })
 
     /** The run's failure, if it ended with one; a crash (interruption) is not a failure. */
