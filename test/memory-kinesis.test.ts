@@ -299,4 +299,94 @@ describe("MemoryKinesis", () => {
       expect(open.map((s) => s.ShardId)).toEqual([shard(2), merged])
       expect(yield* memory.mergeShards("s", merged, shard(2))).toBe(shard(4))
     }))
+
+  it.effect("one GetRecords answer holds at most 10 MiB, and at least one record", () =>
+    Effect.gen(function* () {
+      const { api } = yield* MemoryKinesis.make({ streams: [{ name: "s", shardCount: 1 }] })
+      const MiB = 1024 * 1024
+      for (let i = 0; i < 12; i++) {
+        yield* api.putRecord({ StreamName: "s", PartitionKey: `k${i}`, Data: new Uint8Array(MiB - 10) })
+      }
+      const first = yield* api.getRecords({ ShardIterator: yield* iteratorOf(api, "s", shard0, "TRIM_HORIZON") })
+      expect(first.Records).toHaveLength(10)
+      const rest = yield* api.getRecords({ ShardIterator: first.NextShardIterator! })
+      expect(rest.Records).toHaveLength(2)
+    }))
+
+  describe("throughput limits (opt-in)", () => {
+    const limited = MemoryKinesis.make({ streams: [{ name: "s", shardCount: 2 }], throughputLimits: {} })
+
+    it.effect("a shard takes 5 GetRecords calls a second; the 6th is throttled until the second has passed", () =>
+      Effect.gen(function* () {
+        const { api } = yield* limited
+        const iterator = yield* iteratorOf(api, "s", shard0, "TRIM_HORIZON")
+        for (let i = 0; i < 5; i++) yield* api.getRecords({ ShardIterator: iterator })
+        const throttled = yield* Effect.flip(api.getRecords({ ShardIterator: iterator }))
+        expect(throttled).toMatchObject({ _tag: "KinesisThrottled", errorName: "ProvisionedThroughputExceededException" })
+        // The other shard has its own quota.
+        yield* api.getRecords({ ShardIterator: yield* iteratorOf(api, "s", "shardId-000000000001", "TRIM_HORIZON") })
+        yield* TestClock.adjust("1 second")
+        yield* api.getRecords({ ShardIterator: iterator })
+      }))
+
+    it.effect("reading 10 MiB at once makes the shard refuse reads for the next 5 seconds (2 MiB/s)", () =>
+      Effect.gen(function* () {
+        const { api } = yield* MemoryKinesis.make({
+          streams: [{ name: "s", shardCount: 1 }],
+          throughputLimits: { writeBytesPerSecond: 100 * 1024 * 1024 }
+        })
+        for (let i = 0; i < 10; i++) {
+          yield* api.putRecord({ StreamName: "s", PartitionKey: `k${i}`, Data: new Uint8Array(1024 * 1024 - 8) })
+        }
+        const big = yield* api.getRecords({ ShardIterator: yield* iteratorOf(api, "s", shard0, "TRIM_HORIZON") })
+        expect(big.Records).toHaveLength(10)
+        yield* TestClock.adjust("4900 millis")
+        expect((yield* Effect.flip(api.getRecords({ ShardIterator: big.NextShardIterator! })))._tag).toBe("KinesisThrottled")
+        yield* TestClock.adjust("100 millis")
+        expect((yield* api.getRecords({ ShardIterator: big.NextShardIterator! })).Records).toEqual([])
+      }))
+
+    it.effect("writes over 1000 records a second fail entry by entry in PutRecords, and are not stored", () =>
+      Effect.gen(function* () {
+        const { api } = yield* limited
+        const entries = (from: number, count: number) =>
+          Array.from({ length: count }, (_, i) => ({ PartitionKey: "same", ExplicitHashKey: "0", Data: bytes(`${from + i}`) }))
+        const first = yield* api.putRecords({ StreamName: "s", Records: entries(0, 500) })
+        const second = yield* api.putRecords({ StreamName: "s", Records: entries(500, 500) })
+        expect(first.FailedRecordCount + second.FailedRecordCount).toBe(0)
+        const third = yield* api.putRecords({
+          StreamName: "s",
+          Records: [...entries(1000, 1), { PartitionKey: "other", ExplicitHashKey: (2n ** 127n).toString(), Data: bytes("x") }]
+        })
+        expect(third.FailedRecordCount).toBe(1)
+        expect(third.Records![0]).toMatchObject({ ErrorCode: "ProvisionedThroughputExceededException" })
+        expect(third.Records![0]!.SequenceNumber).toBeUndefined()
+        expect(third.Records![1]).toMatchObject({ ShardId: "shardId-000000000001" })
+        const putOne = yield* Effect.flip(api.putRecord({ StreamName: "s", PartitionKey: "k", ExplicitHashKey: "0", Data: bytes("y") }))
+        expect(putOne._tag).toBe("KinesisThrottled")
+        yield* TestClock.adjust("1 second")
+        yield* api.putRecord({ StreamName: "s", PartitionKey: "k", ExplicitHashKey: "0", Data: bytes("z") })
+        const stored: Array<string> = []
+        let iterator: string | undefined = yield* iteratorOf(api, "s", shard0, "TRIM_HORIZON")
+        while (iterator !== undefined) {
+          const out = yield* api.getRecords({ ShardIterator: iterator })
+          stored.push(...out.Records!.map(text))
+          if (out.Records!.length === 0) break
+          yield* TestClock.adjust("1 second")
+          iterator = out.NextShardIterator
+        }
+        expect(stored).toHaveLength(1001)
+        expect(stored.at(-1)).toBe("z")
+        expect(stored).not.toContain("1000")
+      }))
+
+    it.effect("bytes count too: 1 MiB a second per shard", () =>
+      Effect.gen(function* () {
+        const { api } = yield* limited
+        const half = new Uint8Array(512 * 1024)
+        yield* api.putRecord({ StreamName: "s", PartitionKey: "a", ExplicitHashKey: "0", Data: half })
+        const over = yield* Effect.flip(api.putRecord({ StreamName: "s", PartitionKey: "b", ExplicitHashKey: "0", Data: half }))
+        expect(over._tag).toBe("KinesisThrottled")
+      }))
+  })
 })

@@ -29,6 +29,7 @@ import {
   openShardFor,
   split
 } from "./memoryModel.js"
+import { makeShardMeter, type ShardMeter, type ThroughputLimits } from "./memoryLimits.js"
 import { makeReads } from "./memoryReads.js"
 
 /** Streams that exist from the start. */
@@ -39,6 +40,12 @@ export interface MemoryKinesisOptions {
     /** How long records stay readable (default 24, as in Kinesis). */
     readonly retentionHours?: number
   }>
+  /**
+   * Enforce Kinesis's per-shard quotas (5 GetRecords calls/s and 2 MiB/s read; 1000 records/s and
+   * 1 MiB/s written), failing with ProvisionedThroughputExceeded as Kinesis does: a whole call for
+   * reads and PutRecord, single entries for PutRecords. Off by default, like the emulators.
+   */
+  readonly throughputLimits?: ThroughputLimits
 }
 
 /** An in-memory Kinesis and the knobs real Kinesis does not offer. */
@@ -72,7 +79,9 @@ const STREAM_NAME = /^[a-zA-Z0-9_.-]{1,128}$/
 const DECIMAL = /^\d{1,39}$/
 const MAX_RECORD_BYTES = 1024 * 1024
 
-type Put = { readonly ShardId: string; readonly SequenceNumber: string }
+type Put =
+  | { readonly ShardId: string; readonly SequenceNumber: string }
+  | { readonly ErrorCode: "ProvisionedThroughputExceededException"; readonly ErrorMessage: string }
 
 const hashKeyFor = (entry: PutRecordsRequestEntry): bigint | undefined => {
   if (entry.ExplicitHashKey === undefined) return hashKeyOf(entry.PartitionKey ?? "")
@@ -86,7 +95,8 @@ const put = (
   operation: KinesisOperation,
   stream: MemoryStream,
   entries: ReadonlyArray<PutRecordsRequestEntry>,
-  now: number
+  now: number,
+  meter: ShardMeter
 ): Effect.Effect<Array<Put>, KinesisError> => {
   const target = { streamName: stream.name }
   const shards: Array<MemoryShard> = []
@@ -107,9 +117,16 @@ const put = (
     if (shard === undefined) return refuse(operation, target, "InternalFailure", "No open shard covers the key.")
     shards.push(shard)
   }
-  return Effect.succeed(entries.map((entry, i) => {
+  return Effect.succeed(entries.map((entry, i): Put => {
     const shard = shards[i]!
-    const record = append(stream, shard, entry.PartitionKey ?? "", entry.Data ?? new Uint8Array(), now)
+    const data = entry.Data ?? new Uint8Array()
+    const partitionKey = entry.PartitionKey ?? ""
+    const shardKey = `${stream.name}/${shard.shardId}`
+    if (meter.tryWrite(shardKey, now, data.byteLength + Buffer.byteLength(partitionKey, "utf8"))) {
+      // Over the shard's write quota: this entry fails alone, as in Kinesis.
+      return { ErrorCode: "ProvisionedThroughputExceededException", ErrorMessage: `Rate exceeded for ${shardKey}.` }
+    }
+    const record = append(stream, shard, partitionKey, data, now)
     return { ShardId: shard.shardId, SequenceNumber: record.sequenceNumber }
   }))
 }
@@ -117,6 +134,7 @@ const put = (
 const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHandle> =>
   Effect.gen(function* () {
     const streams = new Map<string, MemoryStream>()
+    const meter = makeShardMeter(options.throughputLimits)
 
     const createWithRetention = (input: CreateStreamCommandInput, retentionHours = 24) =>
       at((now) => {
@@ -193,7 +211,10 @@ const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHa
     const putRecord: KinesisApi["putRecord"] = (input) =>
       at((now) =>
         withStream(streams, "PutRecord", nameOf(input), { streamName: nameOf(input) }, (stream) =>
-          Effect.map(put("PutRecord", stream, [input], now), (results) => results[0]!))
+          Effect.flatMap(put("PutRecord", stream, [input], now, meter), ([result]) =>
+            "ErrorCode" in result!
+              ? refuse("PutRecord", { streamName: stream.name }, result.ErrorCode, result.ErrorMessage)
+              : Effect.succeed(result!)))
       )
 
     const putRecords: KinesisApi["putRecords"] = (input) =>
@@ -204,7 +225,10 @@ const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHa
           return validation("PutRecords", target, "records", `${records.length} entries`, "Member must have 1 to 500")
         }
         return withStream(streams, "PutRecords", nameOf(input), target, (stream) =>
-          Effect.map(put("PutRecords", stream, records, now), (Records) => ({ FailedRecordCount: 0, Records })))
+          Effect.map(put("PutRecords", stream, records, now, meter), (Records) => ({
+            FailedRecordCount: Records.filter((r) => "ErrorCode" in r).length,
+            Records
+          })))
       })
 
     const splitShard: MemoryKinesisHandle["splitShard"] = (streamName, shardId, newStartingHashKey) =>
@@ -243,7 +267,7 @@ const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHa
       createStream,
       describeStreamSummary,
       listShards,
-      ...makeReads(streams),
+      ...makeReads(streams, meter),
       putRecord,
       putRecords,
       splitShard: (input) =>
@@ -279,8 +303,8 @@ const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHa
  * Kinesis in memory, for fast property tests and `TestClock` tests: MD5 partitioning over evenly
  * split hash ranges, fixed-width increasing sequence numbers, all iterator types, 5-minute iterator
  * expiry, retention and arrival times on Effect's `Clock`, ListShards paging, shard splits and
- * merges. Every PutRecords entry succeeds and there are no throughput limits (add those with
- * `Faults`). The read that drains a closed shard returns its last records with no
+ * merges, the 10 MiB GetRecords cap, and (when asked) the per-shard throughput quotas. Other
+ * failures come from `Faults`. The read that drains a closed shard returns its last records with no
  * `NextShardIterator`, and the `ChildShards`.
  *
  * @example

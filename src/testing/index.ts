@@ -33,5 +33,6 @@ export {
   type RecordedCall,
   type WrappedKinesis
 } from "./faults.js"
+export { type ThroughputLimits } from "./memoryLimits.js"
 export { MemoryKinesis, type MemoryKinesisHandle, type MemoryKinesisOptions } from "./MemoryKinesis.js"
 export { PipelineNotDrained, PipelineTest, type PipelineTestOptions, type TestRecord } from "./PipelineTest.js"

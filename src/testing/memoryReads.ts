@@ -2,6 +2,7 @@ import type { ChildShard, GetShardIteratorCommandInput } from "@aws-sdk/client-k
 import { Effect } from "effect"
 import type { KinesisApi, KinesisError } from "../kinesis/index.js"
 import { at, between, invalid, nameOf, notFound, outOfRange, refuse, validation, withStream } from "./memoryCalls.js"
+import type { ShardMeter } from "./memoryLimits.js"
 import {
   decodeToken,
   encodeToken,
@@ -14,6 +15,8 @@ import {
 } from "./memoryModel.js"
 
 const ITERATOR_TTL_MS = 5 * 60 * 1000
+/** A GetRecords answer holds at most 10 MiB (and always at least one record when there is one). */
+const MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 
 /** The first seq an iterator of this type reads. */
 const startPosition = (
@@ -77,7 +80,8 @@ const childShards = (stream: MemoryStream, shard: MemoryShard): Array<ChildShard
 
 /** GetShardIterator and GetRecords over the streams. */
 export const makeReads = (
-  streams: ReadonlyMap<string, MemoryStream>
+  streams: ReadonlyMap<string, MemoryStream>,
+  meter: ShardMeter
 ): Pick<KinesisApi, "getShardIterator" | "getRecords"> => ({
   getShardIterator: (input) =>
     at((now) => {
@@ -113,9 +117,22 @@ export const makeReads = (
       return withStream(streams, "GetRecords", streamName, here, (stream) => {
         const shard = findShard(stream, shardId)
         if (shard === undefined) return notFound("GetRecords", here, `Shard ${shardId} in stream ${streamName}`)
+        const shardKey = `${stream.name}/${shard.shardId}`
+        if (meter.readThrottled(shardKey, now)) {
+          return refuse("GetRecords", here, "ProvisionedThroughputExceededException", `Rate exceeded for ${shardKey}.`)
+        }
         // Records past retention are gone: an iterator pointing at them reads from the trim horizon.
         const start = firstAtOrAfter(shard.records, Math.max(position, trimHorizon(stream, shard, now)))
-        const batch = shard.records.slice(start, start + limit)
+        let end = start
+        let bytes = 0
+        while (end < shard.records.length && end - start < limit) {
+          const size = shard.records[end]!.data.byteLength
+          if (end > start && bytes + size > MAX_RESPONSE_BYTES) break
+          bytes += size
+          end++
+        }
+        meter.countRead(shardKey, now, bytes)
+        const batch = shard.records.slice(start, end)
         const next = shard.records[start + batch.length]
         const last = batch[batch.length - 1]
         // A closed shard's last read (records or not) ends it: no next iterator, the children instead.
