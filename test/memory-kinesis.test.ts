@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto"
-import type { _Record } from "@aws-sdk/client-kinesis"
+import type { _Record, GetRecordsCommandOutput } from "@aws-sdk/client-kinesis"
 import { describe, expect, it } from "@effect/vitest"
 // effect's bundled fast-check, whose arbitraries it.effect.prop's types accept.
 import { Effect, FastCheck as fc, Layer, TestClock } from "effect"
@@ -369,7 +369,7 @@ describe("MemoryKinesis", () => {
         const stored: Array<string> = []
         let iterator: string | undefined = yield* iteratorOf(api, "s", shard0, "TRIM_HORIZON")
         while (iterator !== undefined) {
-          const out: { Records?: Array<_Record>; NextShardIterator?: string } = yield* api.getRecords({ ShardIterator: iterator })
+          const out: Omit<GetRecordsCommandOutput, "$metadata"> = yield* api.getRecords({ ShardIterator: iterator })
           stored.push(...out.Records!.map(text))
           if (out.Records!.length === 0) break
           yield* TestClock.adjust("1 second")
