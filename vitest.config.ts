@@ -1,8 +1,18 @@
+import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
 
+const source = (path: string) => fileURLToPath(new URL(path, import.meta.url))
+
 export default defineConfig({
+  // Examples import the package by name, as users do; here the name means the sources (as in tsconfig's paths).
+  resolve: {
+    alias: [
+      { find: /^shardline$/, replacement: source("./src/index.ts") },
+      { find: /^shardline\/testing$/, replacement: source("./src/testing/index.ts") }
+    ]
+  },
   test: {
-    include: ["test/**/*.test.ts"],
+    include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Integration tests start their own emulators; two cores are what CI has.
