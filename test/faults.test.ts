@@ -13,7 +13,14 @@ import {
 import { backoff, isRetryable } from "../src/retry/index.js"
 import { arbitraryFaultPlan, arbitraryScenarioPlan } from "../src/testing/faultArbitrary.js"
 import { checkFaultPlan, checkScenarioPlan } from "../src/testing/faultCheck.js"
-import { type FaultKind, type FaultPlan, type FaultSpec, isInjected, type ScenarioPlan } from "../src/testing/faultPlan.js"
+import {
+  faultKindTags,
+  type FaultKind,
+  type FaultPlan,
+  type FaultSpec,
+  isInjected,
+  type ScenarioPlan
+} from "../src/testing/faultPlan.js"
 import { type FaultRule, Faults, KinesisCalls, MemoryKinesis, type RecordedCall } from "../src/testing/index.js"
 
 const shard0 = "shardId-000000000000"
@@ -596,17 +603,7 @@ describe("Faults from a plan: checking", () => {
 
 describe("arbitraryFaultPlan", () => {
   const allOperations = ["*", "GetRecords", "GetShardIterator", "ListShards", "PutRecord", "PutRecords"] as const
-  const allKinds = [
-    "Throttle",
-    "ExpiredIterator",
-    "AccessDenied",
-    "InternalFailure",
-    "ServiceUnavailable",
-    "AwsError",
-    "Latency",
-    "Timeout",
-    "FailedPutEntries"
-  ] as const
+  const allKinds = faultKindTags
 
   it("generates plans that pass the check and survive JSON", () =>
     fc.assert(

@@ -231,36 +231,44 @@ const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHa
           })))
       })
 
-    const splitShard: MemoryKinesisHandle["splitShard"] = (streamName, shardId, newStartingHashKey) =>
+    /** Looks the stream and shard up (ResourceNotFound when absent) and continues with them at the clock's time. */
+    const withShard = <A>(
+      operation: KinesisOperation,
+      streamName: string,
+      shardId: string,
+      f: (stream: MemoryStream, shard: MemoryShard, now: number) => Effect.Effect<A, KinesisError>
+    ) =>
       at((now) => {
         const target = { streamName, shardId }
-        return withStream(streams, "SplitShard", streamName, target, (stream) => {
+        return withStream(streams, operation, streamName, target, (stream) => {
           const shard = findShard(stream, shardId)
-          if (shard === undefined) return notFound("SplitShard", target, `Shard ${shardId} in stream ${streamName}`)
-          if (newStartingHashKey !== undefined && !DECIMAL.test(newStartingHashKey)) {
-            return invalid("SplitShard", target, `Invalid NewStartingHashKey ${newStartingHashKey}.`)
-          }
-          const key = newStartingHashKey === undefined ? undefined : BigInt(newStartingHashKey)
-          const children = split(stream, shard, key, now)
-          return typeof children === "string"
-            ? invalid("SplitShard", target, children)
-            : Effect.succeed([children[0].shardId, children[1].shardId] as const)
+          if (shard === undefined) return notFound(operation, target, `Shard ${shardId} in stream ${streamName}`)
+          return f(stream, shard, now)
         })
       })
 
-    const mergeShards: MemoryKinesisHandle["mergeShards"] = (streamName, shardId, adjacentShardId) =>
-      at((now) => {
+    const splitShard: MemoryKinesisHandle["splitShard"] = (streamName, shardId, newStartingHashKey) =>
+      withShard("SplitShard", streamName, shardId, (stream, shard, now) => {
         const target = { streamName, shardId }
-        return withStream(streams, "MergeShards", streamName, target, (stream) => {
-          const shard = findShard(stream, shardId)
-          if (shard === undefined) return notFound("MergeShards", target, `Shard ${shardId} in stream ${streamName}`)
-          const adjacent = findShard(stream, adjacentShardId)
-          if (adjacent === undefined) {
-            return notFound("MergeShards", target, `Shard ${adjacentShardId} in stream ${streamName}`)
-          }
-          const child = merge(stream, shard, adjacent, now)
-          return typeof child === "string" ? invalid("MergeShards", target, child) : Effect.succeed(child.shardId)
-        })
+        if (newStartingHashKey !== undefined && !DECIMAL.test(newStartingHashKey)) {
+          return invalid("SplitShard", target, `Invalid NewStartingHashKey ${newStartingHashKey}.`)
+        }
+        const key = newStartingHashKey === undefined ? undefined : BigInt(newStartingHashKey)
+        const children = split(stream, shard, key, now)
+        return typeof children === "string"
+          ? invalid("SplitShard", target, children)
+          : Effect.succeed([children[0].shardId, children[1].shardId] as const)
+      })
+
+    const mergeShards: MemoryKinesisHandle["mergeShards"] = (streamName, shardId, adjacentShardId) =>
+      withShard("MergeShards", streamName, shardId, (stream, shard, now) => {
+        const target = { streamName, shardId }
+        const adjacent = findShard(stream, adjacentShardId)
+        if (adjacent === undefined) {
+          return notFound("MergeShards", target, `Shard ${adjacentShardId} in stream ${streamName}`)
+        }
+        const child = merge(stream, shard, adjacent, now)
+        return typeof child === "string" ? invalid("MergeShards", target, child) : Effect.succeed(child.shardId)
       })
 
     const api: KinesisApi = {
