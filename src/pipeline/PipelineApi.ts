@@ -1,3 +1,10 @@
 /** The pipeline's constructors and operators, exported together as `Pipeline`. */
+import type { Pipeline as PipelineType } from "./Pipeline.js"
+
 export { filter, flatMap, foreachBatch, fromKinesis, map, mapEffect } from "./Pipeline.js"
-export type { Pipeline } from "./Pipeline.js"
+
+/**
+ * A micro-batch pipeline over a Kinesis stream, as `Pipeline.Pipeline<A, E, R>`. (An alias, not a
+ * re-export: bundled declaration files turn a re-exported type inside a namespace into a value.)
+ */
+export type Pipeline<A, E = never, R = never> = PipelineType<A, E, R>
