@@ -15,7 +15,6 @@ import {
   text,
   increasing,
   shardId,
-  type Records,
   freshStream,
   allShards,
   shardNamed,

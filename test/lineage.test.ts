@@ -1,5 +1,5 @@
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Deferred, Effect, Layer, Ref } from "effect"
+import { Effect, Layer } from "effect"
 import * as fc from "fast-check"
 import { PageViewSchema } from "../gen/shardline/examples/clickstream/v1/clickstream_pb.js"
 import {
@@ -10,8 +10,7 @@ import {
   Pipeline,
   readyShards,
   type ShardInfo,
-  startPosition,
-  type StreamRecord
+  startPosition
 } from "../src/index.js"
 import { MemoryKinesis } from "../src/testing/index.js"
 import { collect, sourceCount } from "./support/collect.js"

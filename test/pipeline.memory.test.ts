@@ -1,5 +1,5 @@
 import { describe, expect, layer } from "@effect/vitest"
-import { Data, Deferred, Effect, Ref } from "effect"
+import { Data, Effect, Ref } from "effect"
 import {
   type Batch,
   Checkpoint,
@@ -9,8 +9,7 @@ import {
   Kinesis,
   type KinesisSourceOptions,
   makeMemoryStore,
-  Pipeline,
-  type RunOptions
+  Pipeline
 } from "../src/index.js"
 import { Faults, KinesisCalls, MemoryKinesis } from "../src/testing/index.js"
 import { collect, sourceCount } from "./support/collect.js"
