@@ -127,6 +127,28 @@ describe("PipelineTest", () => {
       expect(new Set(batches.flatMap((b) => b.records.map((r) => r.shardId))).size).toBe(3)
     }))
 
+  it.effect("run with intervals moves exactly that many batch intervals, then stops gracefully", () =>
+    Effect.gen(function* () {
+      const batches = yield* PipelineTest.run(pipeline, { records: records(0, 4), intervals: 3 })
+      // Three interval batches, then the graceful stop's final (empty) batch.
+      expect(batches.slice(0, 3).map((b) => [b.records.length, b.closedBy])).toEqual([[4, "interval"], [0, "interval"], [0, "interval"]])
+      expect(sorted(values(batches))).toEqual(expected(0, 4))
+    }))
+
+  it.scoped("interval counts that are not whole numbers >= 0 are refused, naming the option", () =>
+    Effect.gen(function* () {
+      const test = yield* PipelineTest.make(pipeline)
+      for (const [run, option] of [
+        [test.advance(-1), "intervals"],
+        [test.advance(1.5), "intervals"],
+        [test.drain({ maxIntervals: Number.NaN }), "maxIntervals"]
+      ] as const) {
+        const error = yield* Effect.flip(run)
+        expect(error).toBeInstanceOf(InvalidOption)
+        expect((error as InvalidOption).option).toBe(option)
+      }
+    }))
+
   it.scoped("stop ends the run gracefully with its summary; later advances see no batches", () =>
     Effect.gen(function* () {
       const test = yield* PipelineTest.make(pipeline)

@@ -1,6 +1,7 @@
 import type { PutRecordsResultEntry } from "@aws-sdk/client-kinesis"
 import { Context, Data, Deferred, Duration, Effect, Exit, Fiber, type Scope, TestClock } from "effect"
 import { type Checkpoint, CheckpointStore, type CheckpointStoreApi, makeMemoryStore } from "../checkpoint/index.js"
+import { InvalidOption } from "../config/index.js"
 import { Kinesis } from "../kinesis/index.js"
 import type { Batch, PipelineError, PipelineSummary } from "../pipeline/index.js"
 import type { Pipeline } from "../pipeline/Pipeline.js"
@@ -106,6 +107,12 @@ interface Run<E> {
   completed: number
 }
 
+/** A count of batch intervals: a whole number, at least 0. */
+const intervalCount = (option: string, given: number): Effect.Effect<number, InvalidOption> =>
+  Number.isSafeInteger(given) && given >= 0
+    ? Effect.succeed(given)
+    : Effect.fail(new InvalidOption({ option, given: String(given), expected: "a whole number of batch intervals, at least 0" }))
+
 const isScenario = (faults: NonNullable<PipelineTestOptions["faults"]>): faults is ScenarioPlan =>
   !Array.isArray(faults) && "crashes" in faults
 
@@ -210,8 +217,9 @@ const make = <A, E, R, E2 = never, R2 = never>(
 
     const isRunning = Effect.sync(() => current !== undefined && current.fiber.unsafePoll() === null)
 
-    const advance = (intervals = 1) =>
+    const advance = (count = 1) =>
       Effect.gen(function* () {
+        const intervals = yield* intervalCount("intervals", count)
         const before = seen.length
         for (let i = 0; i < intervals; i++) {
           yield* TestClock.adjust(source.batchInterval)
@@ -231,7 +239,7 @@ const make = <A, E, R, E2 = never, R2 = never>(
 
     const drain = (drainOptions: { readonly maxIntervals?: number } = {}) =>
       Effect.gen(function* () {
-        const maxIntervals = drainOptions.maxIntervals ?? 100
+        const maxIntervals = yield* intervalCount("maxIntervals", drainOptions.maxIntervals ?? 100)
         const before = seen.length
         let intervals = 0
         while ((yield* Effect.orDie(pending)) > 0) {
@@ -338,22 +346,34 @@ export const PipelineTest = {
   make,
 
   /**
-   * The one-shot form: puts `records`, drains, stops gracefully, and answers every batch the sink saw.
+   * The one-shot form: puts `records`, then either moves exactly `intervals` batch intervals or
+   * (without it) drains; stops gracefully, and answers every batch the sink saw.
    *
    * @example
    * ```ts
    * const batches = yield* PipelineTest.run(pipeline, { records, shardCount: 4 })
+   * const firstThree = yield* PipelineTest.run(pipeline, { records, intervals: 3 })
    * ```
    */
   run: <A, E, R>(
     pipeline: Pipeline<A, E, R>,
-    options: PipelineTestOptions & { readonly records: Iterable<TestRecord>; readonly maxIntervals?: number }
+    options: PipelineTestOptions & {
+      readonly records: Iterable<TestRecord>
+      /** Batch intervals to run for; left out, the run drains. */
+      readonly intervals?: number
+      /** Without `intervals`: give up draining after this many. Default 100. */
+      readonly maxIntervals?: number
+    }
   ): Effect.Effect<ReadonlyArray<Batch<A>>, E | PipelineError | PipelineNotDrained, R> =>
     Effect.scoped(
       Effect.gen(function* () {
         const test = yield* make(pipeline, undefined, options)
         yield* test.put(options.records)
-        yield* test.drain(options.maxIntervals === undefined ? {} : { maxIntervals: options.maxIntervals })
+        if (options.intervals !== undefined) {
+          yield* test.advance(options.intervals)
+        } else {
+          yield* test.drain(options.maxIntervals === undefined ? {} : { maxIntervals: options.maxIntervals })
+        }
         yield* test.stop
         return yield* test.batches
       })
