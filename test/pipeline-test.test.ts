@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Data, Effect, TestClock, TestContext } from "effect"
+import { Cause, Data, Effect, TestClock, TestContext } from "effect"
 import fc from "fast-check"
 import { backoff, Codec, InvalidOption, Pipeline } from "../src/index.js"
 import {
@@ -147,6 +147,16 @@ describe("PipelineTest", () => {
         expect(error).toBeInstanceOf(InvalidOption)
         expect((error as InvalidOption).option).toBe(option)
       }
+    }))
+
+  it.scoped("stopping a crashed run is a defect that says to restart first", () =>
+    Effect.gen(function* () {
+      const test = yield* PipelineTest.make(pipeline)
+      yield* test.crash()
+      const exit = yield* Effect.exit(test.stop)
+      expect(exit._tag === "Failure" && Cause.isDie(exit.cause) && Cause.pretty(exit.cause)).toContain("restart it before stopping")
+      yield* test.restart
+      expect((yield* test.stop).records).toBe(0)
     }))
 
   it.scoped("stop ends the run gracefully with its summary; later advances see no batches", () =>

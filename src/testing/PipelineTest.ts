@@ -277,6 +277,9 @@ const make = <A, E, R, E2 = never, R2 = never>(
       }
       const exit = run.fiber.unsafePoll()
       if (exit === null) return yield* Effect.dieMessage("PipelineTest.stop: the run did not end")
+      if (Exit.isInterrupted(exit)) {
+        return yield* Effect.dieMessage("PipelineTest.stop: the run had crashed; restart it before stopping it")
+      }
       return yield* exit
     })
 
