@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file shardline/examples/clickstream/v1/clickstream.proto.
  */
 export const file_shardline_examples_clickstream_v1_clickstream: GenFile = /*@__PURE__*/
-  fileDesc("CjNzaGFyZGxpbmUvZXhhbXBsZXMvY2xpY2tzdHJlYW0vdjEvY2xpY2tzdHJlYW0ucHJvdG8SIXNoYXJkbGluZS5leGFtcGxlcy5jbGlja3N0cmVhbS52MSLYAgoIUGFnZVZpZXcSEgoKc2Vzc2lvbl9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEgsKA3VybBgDIAEoCRIQCghyZWZlcnJlchgEIAEoCRI9CgZkZXZpY2UYBSABKA4yLS5zaGFyZGxpbmUuZXhhbXBsZXMuY2xpY2tzdHJlYW0udjEuRGV2aWNlVHlwZRIvCgtvY2N1cnJlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASTwoKYXR0cmlidXRlcxgHIAMoCzI7LnNoYXJkbGluZS5leGFtcGxlcy5jbGlja3N0cmVhbS52MS5QYWdlVmlldy5BdHRyaWJ1dGVzRW50cnkSFAoMbG9hZF90aW1lX21zGAggASgNGjEKD0F0dHJpYnV0ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIpQBCgVDbGljaxISCgpzZXNzaW9uX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSCwoDdXJsGAMgASgJEhIKCmVsZW1lbnRfaWQYBCABKAkSCQoBeBgFIAEoBRIJCgF5GAYgASgFEi8KC29jY3VycmVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJDCghMaW5lSXRlbRILCgNza3UYASABKAkSEAoIcXVhbnRpdHkYAiABKA0SGAoQdW5pdF9wcmljZV9taW5vchgDIAEoAyKNAgoIUHVyY2hhc2USEAoIb3JkZXJfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIQCghjdXJyZW5jeRgDIAEoCRITCgt0b3RhbF9taW5vchgEIAEoAxI6CgVpdGVtcxgFIAMoCzIrLnNoYXJkbGluZS5leGFtcGxlcy5jbGlja3N0cmVhbS52MS5MaW5lSXRlbRIvCgtvY2N1cnJlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoKY2FyZF9sYXN0NBgHIAEoCUgAEhYKDHZvdWNoZXJfY29kZRgIIAEoCUgAEhEKB2ludm9pY2UYCSABKAhIAEIJCgdwYXltZW50IqgCChBDbGlja3N0cmVhbUV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEg4KBnRlbmFudBgCIAEoCRIrCgdzZW50X2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBJACglwYWdlX3ZpZXcYCiABKAsyKy5zaGFyZGxpbmUuZXhhbXBsZXMuY2xpY2tzdHJlYW0udjEuUGFnZVZpZXdIABI5CgVjbGljaxgLIAEoCzIoLnNoYXJkbGluZS5leGFtcGxlcy5jbGlja3N0cmVhbS52MS5DbGlja0gAEj8KCHB1cmNoYXNlGAwgASgLMisuc2hhcmRsaW5lLmV4YW1wbGVzLmNsaWNrc3RyZWFtLnYxLlB1cmNoYXNlSABCBwoFZXZlbnQqcgoKRGV2aWNlVHlwZRIbChdERVZJQ0VfVFlQRV9VTlNQRUNJRklFRBAAEhcKE0RFVklDRV9UWVBFX0RFU0tUT1AQARIWChJERVZJQ0VfVFlQRV9NT0JJTEUQAhIWChJERVZJQ0VfVFlQRV9UQUJMRVQQA2IGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("CjNzaGFyZGxpbmUvZXhhbXBsZXMvY2xpY2tzdHJlYW0vdjEvY2xpY2tzdHJlYW0ucHJvdG8SIXNoYXJkbGluZS5leGFtcGxlcy5jbGlja3N0cmVhbS52MSLYAgoIUGFnZVZpZXcSEgoKc2Vzc2lvbl9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEgsKA3VybBgDIAEoCRIQCghyZWZlcnJlchgEIAEoCRI9CgZkZXZpY2UYBSABKA4yLS5zaGFyZGxpbmUuZXhhbXBsZXMuY2xpY2tzdHJlYW0udjEuRGV2aWNlVHlwZRIvCgtvY2N1cnJlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASTwoKYXR0cmlidXRlcxgHIAMoCzI7LnNoYXJkbGluZS5leGFtcGxlcy5jbGlja3N0cmVhbS52MS5QYWdlVmlldy5BdHRyaWJ1dGVzRW50cnkSFAoMbG9hZF90aW1lX21zGAggASgNGjEKD0F0dHJpYnV0ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIpQBCgVDbGljaxISCgpzZXNzaW9uX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSCwoDdXJsGAMgASgJEhIKCmVsZW1lbnRfaWQYBCABKAkSCQoBeBgFIAEoBRIJCgF5GAYgASgFEi8KC29jY3VycmVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJDCghMaW5lSXRlbRILCgNza3UYASABKAkSEAoIcXVhbnRpdHkYAiABKA0SGAoQdW5pdF9wcmljZV9taW5vchgDIAEoAyKNAgoIUHVyY2hhc2USEAoIb3JkZXJfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIQCghjdXJyZW5jeRgDIAEoCRITCgt0b3RhbF9taW5vchgEIAEoAxI6CgVpdGVtcxgFIAMoCzIrLnNoYXJkbGluZS5leGFtcGxlcy5jbGlja3N0cmVhbS52MS5MaW5lSXRlbRIvCgtvY2N1cnJlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoKY2FyZF9sYXN0NBgHIAEoCUgAEhYKDHZvdWNoZXJfY29kZRgIIAEoCUgAEhEKB2ludm9pY2UYCSABKAhIAEIJCgdwYXltZW50IqgCChBDbGlja3N0cmVhbUV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEg4KBnRlbmFudBgCIAEoCRIrCgdzZW50X2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBJACglwYWdlX3ZpZXcYCiABKAsyKy5zaGFyZGxpbmUuZXhhbXBsZXMuY2xpY2tzdHJlYW0udjEuUGFnZVZpZXdIABI5CgVjbGljaxgLIAEoCzIoLnNoYXJkbGluZS5leGFtcGxlcy5jbGlja3N0cmVhbS52MS5DbGlja0gAEj8KCHB1cmNoYXNlGAwgASgLMisuc2hhcmRsaW5lLmV4YW1wbGVzLmNsaWNrc3RyZWFtLnYxLlB1cmNoYXNlSABCBwoFZXZlbnQiqwMKD1Nlc3Npb25TbmFwc2hvdBISCgpzZXNzaW9uX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSPQoGZGV2aWNlGAMgASgOMi0uc2hhcmRsaW5lLmV4YW1wbGVzLmNsaWNrc3RyZWFtLnYxLkRldmljZVR5cGUSLgoKc3RhcnRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEkMKBmV2ZW50cxgGIAMoCzIzLnNoYXJkbGluZS5leGFtcGxlcy5jbGlja3N0cmVhbS52MS5DbGlja3N0cmVhbUV2ZW50ElIKCGNvdW50ZXJzGAcgAygLMkAuc2hhcmRsaW5lLmV4YW1wbGVzLmNsaWNrc3RyZWFtLnYxLlNlc3Npb25TbmFwc2hvdC5Db3VudGVyc0VudHJ5EgwKBHRhZ3MYCCADKAkaLwoNQ291bnRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAM6AjgBKnIKCkRldmljZVR5cGUSGwoXREVWSUNFX1RZUEVfVU5TUEVDSUZJRUQQABIXChNERVZJQ0VfVFlQRV9ERVNLVE9QEAESFgoSREVWSUNFX1RZUEVfTU9CSUxFEAISFgoSREVWSUNFX1RZUEVfVEFCTEVUEANiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * A page was shown to a user.
@@ -274,6 +274,65 @@ export type ClickstreamEvent = Message<"shardline.examples.clickstream.v1.Clicks
  */
 export const ClickstreamEventSchema: GenMessage<ClickstreamEvent> = /*@__PURE__*/
   messageDesc(file_shardline_examples_clickstream_v1_clickstream, 4);
+
+/**
+ * A session as an upstream service forwards it once it closes: a larger, nested event, for
+ * benchmarks and decoder tests next to the small ClickstreamEvent.
+ *
+ * @generated from message shardline.examples.clickstream.v1.SessionSnapshot
+ */
+export type SessionSnapshot = Message<"shardline.examples.clickstream.v1.SessionSnapshot"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: shardline.examples.clickstream.v1.DeviceType device = 3;
+   */
+  device: DeviceType;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp started_at = 4;
+   */
+  startedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp ended_at = 5;
+   */
+  endedAt?: Timestamp | undefined;
+
+  /**
+   * The session's events in the order they happened.
+   *
+   * @generated from field: repeated shardline.examples.clickstream.v1.ClickstreamEvent events = 6;
+   */
+  events: ClickstreamEvent[];
+
+  /**
+   * Named counts, e.g. "page_views" or "errors".
+   *
+   * @generated from field: map<string, int64> counters = 7;
+   */
+  counters: { [key: string]: bigint };
+
+  /**
+   * @generated from field: repeated string tags = 8;
+   */
+  tags: string[];
+};
+
+/**
+ * Describes the message shardline.examples.clickstream.v1.SessionSnapshot.
+ * Use `create(SessionSnapshotSchema)` to create a new message.
+ */
+export const SessionSnapshotSchema: GenMessage<SessionSnapshot> = /*@__PURE__*/
+  messageDesc(file_shardline_examples_clickstream_v1_clickstream, 5);
 
 /**
  * The kind of device an event came from.
