@@ -1,7 +1,12 @@
-import { toBinary } from "@bufbuild/protobuf"
+import { create, toBinary } from "@bufbuild/protobuf"
+import { timestampFromMs } from "@bufbuild/protobuf/wkt"
 import { Effect } from "effect"
 import { partitionKeyOf, randomEvent, seededRandom } from "../examples/clickstream/events.js"
-import { ClickstreamEventSchema } from "../gen/shardline/examples/clickstream/v1/clickstream_pb.js"
+import {
+  ClickstreamEventSchema,
+  DeviceType,
+  SessionSnapshotSchema
+} from "../gen/shardline/examples/clickstream/v1/clickstream_pb.js"
 import { Kinesis } from "../src/index.js"
 import type { SourceChunk, StreamRecord } from "../src/pipeline/Batch.js"
 
@@ -27,6 +32,33 @@ export const encodeEvents = (count: number, seed = 42): Encoded => {
     totalBytes += bytes[i]!.byteLength
   }
   return { bytes, partitionKeys, totalBytes }
+}
+
+/**
+ * Session snapshots (the larger, nested event): 5 to 30 clickstream events each, with counters
+ * and tags, encoded once.
+ */
+export const encodeSessions = (count: number, seed = 7): ReadonlyArray<Uint8Array> => {
+  const random = seededRandom(seed)
+  const out = new Array<Uint8Array>(count)
+  let sequence = 0
+  for (let i = 0; i < count; i++) {
+    const started = epochMs + i * 1000
+    const events = Array.from({ length: 5 + Math.floor(random() * 26) }, (_, k) =>
+      randomEvent(random, started + k * 50, sequence++))
+    const session = create(SessionSnapshotSchema, {
+      sessionId: `session-${i}`,
+      userId: `user-${Math.floor(random() * 500)}`,
+      device: DeviceType.MOBILE,
+      startedAt: timestampFromMs(started),
+      endedAt: timestampFromMs(started + events.length * 50),
+      events,
+      counters: { page_views: BigInt(events.length), errors: BigInt(Math.floor(random() * 3)) },
+      tags: random() < 0.5 ? ["returning"] : ["new", "campaign"]
+    })
+    out[i] = toBinary(SessionSnapshotSchema, session)
+  }
+  return out
 }
 
 /** Splits `items` into arrays of `size` (the last may be shorter). */

@@ -3,15 +3,16 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true"
 
 import * as os from "node:os"
 import { fromBinary } from "@bufbuild/protobuf"
-import { Deferred, Duration, Effect, Either, type Layer, Schedule, Stream } from "effect"
+import { Duration, Effect, Either, Schedule, Stream } from "effect"
 import { type ClickstreamEvent, ClickstreamEventSchema } from "../gen/shardline/examples/clickstream/v1/clickstream_pb.js"
-import { CheckpointStore, Codec, type DecodeError, type Kinesis, LocalKinesis, Pipeline } from "../src/index.js"
+import { Codec, type DecodeError, LocalKinesis } from "../src/index.js"
 import type { ShardChunk } from "../src/consumer/index.js"
 import type { SourceChunk } from "../src/pipeline/Batch.js"
 import { decodeChunk } from "../src/pipeline/KinesisSource.js"
 import { batchChunks } from "../src/pipeline/batcher.js"
 import { MemoryKinesis } from "../src/testing/index.js"
-import { chunksOf, type Encoded, encodeEvents, preload, toSourceChunks } from "./fixtures.js"
+import { chunksOf, encodeEvents, toSourceChunks } from "./fixtures.js"
+import { log, measurePipeline, reader, shards } from "./pipelineRun.js"
 import {
   blackholeValue,
   measureAsync,
@@ -28,15 +29,10 @@ const inProcessRecords = Number(process.env.BENCH_RECORDS ?? 200_000)
 const decodeRecords = Number(process.env.BENCH_DECODE_RECORDS ?? Math.min(inProcessRecords, 60_000))
 const emulatorRecords = Number(process.env.BENCH_EMULATOR_RECORDS ?? 20_000)
 const chunkSize = 500
-const shards = 4
-const reader = { limit: 10_000, pollDelay: "200 millis" } as const
 const pollCeiling = (shards * reader.limit) / Duration.toSeconds(Duration.decode(reader.pollDelay))
 
 const codec = Codec.protobuf(ClickstreamEventSchema)
 const benchStarted = performance.now()
-// Progress goes to stderr, stamped with the seconds since start, so stdout stays the table and the JSON line.
-const log = (line: string) =>
-  process.stderr.write(`[${((performance.now() - benchStarted) / 1000).toFixed(1).padStart(5)} s] ${line}\n`)
 
 // ---- decode in a plain loop, per chunk, per record --------------------------------------------
 
@@ -179,79 +175,6 @@ const measureBatcher = async (bytes: ReadonlyArray<Uint8Array>, decodeBytes: Rea
   return [batcher, decodeBatcher] as const
 }
 
-// ---- the whole pipeline over a Kinesis layer ---------------------------------------------------
-
-/** Reads the stream from its start with a fresh checkpoint store until `expected` records were seen; answers ms. */
-const consumeAll = (streamName: string, expected: number) =>
-  Effect.gen(function* () {
-    const done = yield* Deferred.make<void>()
-    let seen = 0
-    const started = performance.now()
-    const summary = yield* Pipeline.fromKinesis({
-      streamName,
-      codec,
-      batchInterval: "1 second",
-      maxBatchRecords: 10_000,
-      reader
-    }).pipe(
-      Pipeline.foreachBatch(
-        (batch) =>
-          Effect.suspend(() => {
-            seen += batch.records.length
-            return seen >= expected ? Deferred.succeed(done, undefined) : Effect.void
-          }),
-        { stopWhen: Deferred.await(done) }
-      ),
-      Effect.provide(CheckpointStore.layerMemory)
-    )
-    const ms = performance.now() - started
-    if (seen !== expected || summary.records !== expected) {
-      return yield* Effect.dieMessage(`pipeline: saw ${seen} (summary ${summary.records}), expected ${expected}`)
-    }
-    return ms
-  })
-
-/** The streams a Kinesis layer is started with: the measured one and a small one to warm up on. */
-const pipelineStreams = (name: string) => [
-  { name, shardCount: shards },
-  { name: `${name}-warmup`, shardCount: shards }
-]
-
-/**
- * Warms the read path up once on a small stream (`warmupCount` records), then preloads `count`
- * records and reads them all `rounds` times, each with a fresh checkpoint store; answers the runs in ms.
- */
-const pipelineRuns = (name: string, events: Encoded, count: number, warmupCount: number, rounds: number) =>
-  Effect.gen(function* () {
-    yield* preload(`${name}-warmup`, events, warmupCount)
-    yield* consumeAll(`${name}-warmup`, warmupCount)
-    const preloadStarted = performance.now()
-    yield* preload(name, events, count)
-    log(`    preloaded ${count.toLocaleString("en-US")} records in ${(performance.now() - preloadStarted).toFixed(0)} ms`)
-    const runsMs: Array<number> = []
-    for (let round = 0; round < rounds; round++) runsMs.push(yield* consumeAll(name, count))
-    return runsMs
-  })
-
-/** Case 4 or 5: the whole pipeline over the Kinesis layer that `layer` builds, 3 rounds after a warm-up. */
-const measurePipeline = async (spec: {
-  readonly id: string
-  readonly name: string
-  readonly stream: string
-  readonly records: number
-  readonly warmUp: number
-  readonly events: Encoded
-  readonly layer: (streams: ReturnType<typeof pipelineStreams>) => Layer.Layer<Kinesis, unknown>
-  readonly note?: string
-}): Promise<Result> => {
-  const warmUp = Math.min(spec.records, spec.warmUp)
-  log(`  ${spec.name}: warm-up on ${warmUp.toLocaleString("en-US")} records, then 3 rounds`)
-  const runsMs = await Effect.runPromise(
-    pipelineRuns(spec.stream, spec.events, spec.records, warmUp, 3).pipe(Effect.provide(spec.layer(pipelineStreams(spec.stream))))
-  )
-  return { id: spec.id, name: spec.name, records: spec.records, runsMs, ...(spec.note === undefined ? {} : { note: spec.note }) }
-}
-
 // ---- main --------------------------------------------------------------------------------------
 
 const main = async () => {
@@ -276,6 +199,7 @@ const main = async () => {
     warmUp: 20_000,
     events,
     layer: (streams) => MemoryKinesis.layer({ streams }),
+    codec,
     note: `poll floor: ${shards} shards x limit ${reader.limit} / ${reader.pollDelay} = ${pollCeiling.toLocaleString("en-US")} records/s`
   })
   const emulator = await measurePipeline({
@@ -285,7 +209,8 @@ const main = async () => {
     records: emulatorRecords,
     warmUp: 2_000,
     events,
-    layer: (streams) => LocalKinesis.layer({ streams })
+    layer: (streams) => LocalKinesis.layer({ streams }),
+    codec
   })
 
   const byId = (id: string) => decode.find((r) => r.id === id)!

@@ -1,0 +1,93 @@
+/** The whole pipeline over a Kinesis layer, timed: what cases 4 and 5 and the decoder bench's pipeline cases run. */
+import { Deferred, Effect, type Layer } from "effect"
+import { CheckpointStore, type Codec, type Kinesis, Pipeline } from "../src/index.js"
+import { type Encoded, preload } from "./fixtures.js"
+import type { Result } from "./harness.js"
+
+export const shards = 4
+export const reader = { limit: 10_000, pollDelay: "200 millis" } as const
+
+const started = performance.now()
+/** Progress goes to stderr, stamped with the seconds since start, so stdout stays the table and the JSON line. */
+export const log = (line: string) =>
+  process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}\n`)
+
+/** Reads the stream from its start with a fresh checkpoint store until `expected` records were seen; answers ms. */
+const consumeAll = <A>(streamName: string, expected: number, codec: Codec<A>) =>
+  Effect.gen(function* () {
+    const done = yield* Deferred.make<void>()
+    let seen = 0
+    const started = performance.now()
+    const summary = yield* Pipeline.fromKinesis({
+      streamName,
+      codec,
+      batchInterval: "1 second",
+      maxBatchRecords: 10_000,
+      reader
+    }).pipe(
+      Pipeline.foreachBatch(
+        (batch) =>
+          Effect.suspend(() => {
+            seen += batch.records.length
+            return seen >= expected ? Deferred.succeed(done, undefined) : Effect.void
+          }),
+        { stopWhen: Deferred.await(done) }
+      ),
+      Effect.provide(CheckpointStore.layerMemory)
+    )
+    const ms = performance.now() - started
+    if (seen !== expected || summary.records !== expected) {
+      return yield* Effect.dieMessage(`pipeline: saw ${seen} (summary ${summary.records}), expected ${expected}`)
+    }
+    return ms
+  })
+
+/** The streams a Kinesis layer is started with: the measured one and a small one to warm up on. */
+const pipelineStreams = (name: string) => [
+  { name, shardCount: shards },
+  { name: `${name}-warmup`, shardCount: shards }
+]
+
+/**
+ * Warms the read path up once on a small stream (`warmupCount` records), then preloads `count`
+ * records and reads them all `rounds` times, each with a fresh checkpoint store; answers the runs in ms.
+ */
+const pipelineRuns = <A>(
+  name: string,
+  events: Encoded,
+  count: number,
+  warmupCount: number,
+  rounds: number,
+  codec: Codec<A>
+) =>
+  Effect.gen(function* () {
+    yield* preload(`${name}-warmup`, events, warmupCount)
+    yield* consumeAll(`${name}-warmup`, warmupCount, codec)
+    const preloadStarted = performance.now()
+    yield* preload(name, events, count)
+    log(`    preloaded ${count.toLocaleString("en-US")} records in ${(performance.now() - preloadStarted).toFixed(0)} ms`)
+    const runsMs: Array<number> = []
+    for (let round = 0; round < rounds; round++) runsMs.push(yield* consumeAll(name, count, codec))
+    return runsMs
+  })
+
+/** The whole pipeline over the Kinesis layer that `layer` builds, decoding with `codec`, 3 rounds after a warm-up. */
+export const measurePipeline = async <A>(spec: {
+  readonly id: string
+  readonly name: string
+  readonly stream: string
+  readonly records: number
+  readonly warmUp: number
+  readonly events: Encoded
+  readonly layer: (streams: ReturnType<typeof pipelineStreams>) => Layer.Layer<Kinesis, unknown>
+  readonly codec: Codec<A>
+  readonly note?: string
+}): Promise<Result> => {
+  const warmUp = Math.min(spec.records, spec.warmUp)
+  log(`  ${spec.name}: warm-up on ${warmUp.toLocaleString("en-US")} records, then 3 rounds`)
+  const runsMs = await Effect.runPromise(
+    pipelineRuns(spec.stream, spec.events, spec.records, warmUp, 3, spec.codec).pipe(Effect.provide(spec.layer(pipelineStreams(spec.stream))))
+  )
+  return { id: spec.id, name: spec.name, records: spec.records, runsMs, ...(spec.note === undefined ? {} : { note: spec.note }) }
+}
+
