@@ -43,9 +43,9 @@ const consumeAll = <A>(streamName: string, expected: number, codec: Codec<A>) =>
   })
 
 /** The streams a Kinesis layer is started with: the measured one and a small one to warm up on. */
-const pipelineStreams = (name: string) => [
-  { name, shardCount: shards },
-  { name: `${name}-warmup`, shardCount: shards }
+const pipelineStreams = (name: string, shardCount = shards) => [
+  { name, shardCount },
+  { name: `${name}-warmup`, shardCount }
 ]
 
 /**
@@ -81,12 +81,14 @@ export const measurePipeline = async <A>(spec: {
   readonly events: Encoded
   readonly layer: (streams: ReturnType<typeof pipelineStreams>) => Layer.Layer<Kinesis, unknown>
   readonly codec: Codec<A>
+  /** Shards of the stream; default {@link shards}. */
+  readonly shardCount?: number
   readonly note?: string
 }): Promise<Result> => {
   const warmUp = Math.min(spec.records, spec.warmUp)
   log(`  ${spec.name}: warm-up on ${warmUp.toLocaleString("en-US")} records, then 3 rounds`)
   const runsMs = await Effect.runPromise(
-    pipelineRuns(spec.stream, spec.events, spec.records, warmUp, 3, spec.codec).pipe(Effect.provide(spec.layer(pipelineStreams(spec.stream))))
+    pipelineRuns(spec.stream, spec.events, spec.records, warmUp, 3, spec.codec).pipe(Effect.provide(spec.layer(pipelineStreams(spec.stream, spec.shardCount))))
   )
   return { id: spec.id, name: spec.name, records: spec.records, runsMs, ...(spec.note === undefined ? {} : { note: spec.note }) }
 }
