@@ -1,6 +1,7 @@
-// Fails when gen/ is not what `buf generate` makes from proto/, or when `buf lint` fails.
+// Fails when gen/ is not what `buf generate` makes from proto/ (protoc-gen-es's files and
+// protoc-gen-shardline's), or when `buf lint` fails.
 import { execFileSync } from "node:child_process"
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, relative } from "node:path"
 
@@ -13,8 +14,8 @@ run(["lint"], root)
 
 const scratch = mkdtempSync(join(tmpdir(), "shardline-gen-"))
 try {
-  for (const entry of ["buf.yaml", "buf.gen.yaml", "proto"]) cpSync(join(root, entry), join(scratch, entry), { recursive: true })
-  run(["generate"], scratch)
+  // From the root, output under scratch: protoc-gen-shardline runs from src/ (buf.gen.yaml).
+  run(["generate", "--output", scratch], root)
   const list = (dir) =>
     readdirSync(dir, { recursive: true })
       .map((p) => join(dir, p))

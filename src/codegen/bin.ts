@@ -1,0 +1,4 @@
+import { runNodeJs } from "@bufbuild/protoplugin"
+import { protocGenShardline } from "./index.js"
+
+runNodeJs(protocGenShardline)
