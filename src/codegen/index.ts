@@ -88,12 +88,12 @@ const generateFile = (f: GeneratedFile, file: DescFile, generated: ReadonlySet<s
     const name = shapeName(desc)
     const reader = context.reader(desc)
     code.line()
-    code.line(`/** Decodes a ${desc.typeName} exactly as \`fromBinary(${name}Schema, bytes)\` does (and throws where it throws), faster. */`)
+    code.line(`/** Decodes \`${desc.typeName}\` exactly as \`fromBinary(${name}Schema, bytes)\` does (and throws where it throws), faster. */`)
     code.open(f.export("function", `decode${name}`), "(bytes: Uint8Array): ", shape, " {")
     code.line("return ", reader, `(new ${context.helper("FastReader")}(bytes), bytes.length, 0, undefined, undefined)`)
     code.close()
     code.line()
-    code.line(`/** A shardline codec for ${desc.typeName} that decodes with {@link decode${name}}. */`)
+    code.line(`/** A shardline codec for \`${desc.typeName}\` that decodes with {@link decode${name}}. */`)
     code.line(
       f.export("const", `${name}Codec`),
       ": ",

@@ -17,12 +17,12 @@ const proto$shardline$testkit$v1$Editions: object = /*@__PURE__*/ Object.getProt
 /** protobuf-es's prototype for shardline.testkit.v1.Editions.Part: the defaults of its fields with explicit presence. */
 const proto$shardline$testkit$v1$Editions$Part: object = /*@__PURE__*/ Object.getPrototypeOf(create(Editions_PartSchema))
 
-/** Decodes a shardline.testkit.v1.Editions exactly as `fromBinary(EditionsSchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.testkit.v1.Editions` exactly as `fromBinary(EditionsSchema, bytes)` does (and throws where it throws), faster. */
 export function decodeEditions(bytes: Uint8Array): Editions {
   return readEditions(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.testkit.v1.Editions that decodes with {@link decodeEditions}. */
+/** A shardline codec for `shardline.testkit.v1.Editions` that decodes with {@link decodeEditions}. */
 export const EditionsCodec: Codec<Editions> = /*@__PURE__*/ Codec.fast(EditionsSchema, decodeEditions)
 
 /** Field numbers of the fields and oneofs of shardline.testkit.v1.Editions, for {@link pickEditions}. */
@@ -249,12 +249,12 @@ export function readEditions(r: FastRuntime.FastReader, end: number, group: numb
   return m
 }
 
-/** Decodes a shardline.testkit.v1.Editions.Part exactly as `fromBinary(Editions_PartSchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.testkit.v1.Editions.Part` exactly as `fromBinary(Editions_PartSchema, bytes)` does (and throws where it throws), faster. */
 export function decodeEditions_Part(bytes: Uint8Array): Editions_Part {
   return readEditions_Part(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.testkit.v1.Editions.Part that decodes with {@link decodeEditions_Part}. */
+/** A shardline codec for `shardline.testkit.v1.Editions.Part` that decodes with {@link decodeEditions_Part}. */
 export const Editions_PartCodec: Codec<Editions_Part> = /*@__PURE__*/ Codec.fast(Editions_PartSchema, decodeEditions_Part)
 
 /** Field numbers of the fields and oneofs of shardline.testkit.v1.Editions.Part, for {@link pickEditions_Part}. */

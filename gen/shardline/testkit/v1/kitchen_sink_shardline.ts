@@ -16,12 +16,12 @@ import { Int32ValueSchema, TimestampSchema, ValueSchema } from "@bufbuild/protob
 
 const { FastReader: $FastReader, bool: $bool, double: $double, eof: $eof, fixed32: $fixed32, fixed64: $fixed64, float: $float, illegalTag: $illegalTag, int64: $int64, invalidEndGroup: $invalidEndGroup, jsonToStruct: $jsonToStruct, maxDepth: $maxDepth, pick: $pick, sfixed32: $sfixed32, sfixed64: $sfixed64, sint64: $sint64, skip: $skip, structToJson: $structToJson, tag: $tag, tooDeep: $tooDeep, uint64: $uint64, utf8: $utf8, varint32: $varint32, zero64: $zero64 } = FastRuntime
 
-/** Decodes a shardline.testkit.v1.Scalars exactly as `fromBinary(ScalarsSchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.testkit.v1.Scalars` exactly as `fromBinary(ScalarsSchema, bytes)` does (and throws where it throws), faster. */
 export function decodeScalars(bytes: Uint8Array): Scalars {
   return readScalars(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.testkit.v1.Scalars that decodes with {@link decodeScalars}. */
+/** A shardline codec for `shardline.testkit.v1.Scalars` that decodes with {@link decodeScalars}. */
 export const ScalarsCodec: Codec<Scalars> = /*@__PURE__*/ Codec.fast(ScalarsSchema, decodeScalars)
 
 /** Field numbers of the fields and oneofs of shardline.testkit.v1.Scalars, for {@link pickScalars}. */
@@ -792,12 +792,12 @@ export function readScalars(r: FastRuntime.FastReader, end: number, group: numbe
   return m
 }
 
-/** Decodes a shardline.testkit.v1.Maps exactly as `fromBinary(MapsSchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.testkit.v1.Maps` exactly as `fromBinary(MapsSchema, bytes)` does (and throws where it throws), faster. */
 export function decodeMaps(bytes: Uint8Array): Maps {
   return readMaps(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.testkit.v1.Maps that decodes with {@link decodeMaps}. */
+/** A shardline codec for `shardline.testkit.v1.Maps` that decodes with {@link decodeMaps}. */
 export const MapsCodec: Codec<Maps> = /*@__PURE__*/ Codec.fast(MapsSchema, decodeMaps)
 
 /** Field numbers of the fields and oneofs of shardline.testkit.v1.Maps, for {@link pickMaps}. */
@@ -1671,12 +1671,12 @@ export function readMaps(r: FastRuntime.FastReader, end: number, group: number, 
   return m
 }
 
-/** Decodes a shardline.testkit.v1.Leaf exactly as `fromBinary(LeafSchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.testkit.v1.Leaf` exactly as `fromBinary(LeafSchema, bytes)` does (and throws where it throws), faster. */
 export function decodeLeaf(bytes: Uint8Array): Leaf {
   return readLeaf(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.testkit.v1.Leaf that decodes with {@link decodeLeaf}. */
+/** A shardline codec for `shardline.testkit.v1.Leaf` that decodes with {@link decodeLeaf}. */
 export const LeafCodec: Codec<Leaf> = /*@__PURE__*/ Codec.fast(LeafSchema, decodeLeaf)
 
 /** Field numbers of the fields and oneofs of shardline.testkit.v1.Leaf, for {@link pickLeaf}. */
@@ -1785,12 +1785,12 @@ export function readLeaf(r: FastRuntime.FastReader, end: number, group: number, 
   return m
 }
 
-/** Decodes a shardline.testkit.v1.Oneofs exactly as `fromBinary(OneofsSchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.testkit.v1.Oneofs` exactly as `fromBinary(OneofsSchema, bytes)` does (and throws where it throws), faster. */
 export function decodeOneofs(bytes: Uint8Array): Oneofs {
   return readOneofs(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.testkit.v1.Oneofs that decodes with {@link decodeOneofs}. */
+/** A shardline codec for `shardline.testkit.v1.Oneofs` that decodes with {@link decodeOneofs}. */
 export const OneofsCodec: Codec<Oneofs> = /*@__PURE__*/ Codec.fast(OneofsSchema, decodeOneofs)
 
 /** Field numbers of the fields and oneofs of shardline.testkit.v1.Oneofs, for {@link pickOneofs}. */
@@ -2003,12 +2003,12 @@ export function readOneofs(r: FastRuntime.FastReader, end: number, group: number
   return m
 }
 
-/** Decodes a shardline.testkit.v1.Oneofs.Inner exactly as `fromBinary(Oneofs_InnerSchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.testkit.v1.Oneofs.Inner` exactly as `fromBinary(Oneofs_InnerSchema, bytes)` does (and throws where it throws), faster. */
 export function decodeOneofs_Inner(bytes: Uint8Array): Oneofs_Inner {
   return readOneofs_Inner(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.testkit.v1.Oneofs.Inner that decodes with {@link decodeOneofs_Inner}. */
+/** A shardline codec for `shardline.testkit.v1.Oneofs.Inner` that decodes with {@link decodeOneofs_Inner}. */
 export const Oneofs_InnerCodec: Codec<Oneofs_Inner> = /*@__PURE__*/ Codec.fast(Oneofs_InnerSchema, decodeOneofs_Inner)
 
 /** Field numbers of the fields and oneofs of shardline.testkit.v1.Oneofs.Inner, for {@link pickOneofs_Inner}. */
@@ -2134,12 +2134,12 @@ export function readOneofs_Inner(r: FastRuntime.FastReader, end: number, group: 
   return m
 }
 
-/** Decodes a shardline.testkit.v1.Tree exactly as `fromBinary(TreeSchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.testkit.v1.Tree` exactly as `fromBinary(TreeSchema, bytes)` does (and throws where it throws), faster. */
 export function decodeTree(bytes: Uint8Array): Tree {
   return readTree(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.testkit.v1.Tree that decodes with {@link decodeTree}. */
+/** A shardline codec for `shardline.testkit.v1.Tree` that decodes with {@link decodeTree}. */
 export const TreeCodec: Codec<Tree> = /*@__PURE__*/ Codec.fast(TreeSchema, decodeTree)
 
 /** Field numbers of the fields and oneofs of shardline.testkit.v1.Tree, for {@link pickTree}. */
@@ -2231,12 +2231,12 @@ export function readTree(r: FastRuntime.FastReader, end: number, group: number, 
   return m
 }
 
-/** Decodes a shardline.testkit.v1.LinkedList exactly as `fromBinary(LinkedListSchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.testkit.v1.LinkedList` exactly as `fromBinary(LinkedListSchema, bytes)` does (and throws where it throws), faster. */
 export function decodeLinkedList(bytes: Uint8Array): LinkedList {
   return readLinkedList(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.testkit.v1.LinkedList that decodes with {@link decodeLinkedList}. */
+/** A shardline codec for `shardline.testkit.v1.LinkedList` that decodes with {@link decodeLinkedList}. */
 export const LinkedListCodec: Codec<LinkedList> = /*@__PURE__*/ Codec.fast(LinkedListSchema, decodeLinkedList)
 
 /** Field numbers of the fields and oneofs of shardline.testkit.v1.LinkedList, for {@link pickLinkedList}. */
@@ -2324,12 +2324,12 @@ export function readLinkedList(r: FastRuntime.FastReader, end: number, group: nu
   return m
 }
 
-/** Decodes a shardline.testkit.v1.Ping exactly as `fromBinary(PingSchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.testkit.v1.Ping` exactly as `fromBinary(PingSchema, bytes)` does (and throws where it throws), faster. */
 export function decodePing(bytes: Uint8Array): Ping {
   return readPing(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.testkit.v1.Ping that decodes with {@link decodePing}. */
+/** A shardline codec for `shardline.testkit.v1.Ping` that decodes with {@link decodePing}. */
 export const PingCodec: Codec<Ping> = /*@__PURE__*/ Codec.fast(PingSchema, decodePing)
 
 /** Field numbers of the fields and oneofs of shardline.testkit.v1.Ping, for {@link pickPing}. */
@@ -2470,12 +2470,12 @@ export function readPing(r: FastRuntime.FastReader, end: number, group: number, 
   return m
 }
 
-/** Decodes a shardline.testkit.v1.Pong exactly as `fromBinary(PongSchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.testkit.v1.Pong` exactly as `fromBinary(PongSchema, bytes)` does (and throws where it throws), faster. */
 export function decodePong(bytes: Uint8Array): Pong {
   return readPong(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.testkit.v1.Pong that decodes with {@link decodePong}. */
+/** A shardline codec for `shardline.testkit.v1.Pong` that decodes with {@link decodePong}. */
 export const PongCodec: Codec<Pong> = /*@__PURE__*/ Codec.fast(PongSchema, decodePong)
 
 /** Field numbers of the fields and oneofs of shardline.testkit.v1.Pong, for {@link pickPong}. */
@@ -2593,12 +2593,12 @@ export function readPong(r: FastRuntime.FastReader, end: number, group: number, 
   return m
 }
 
-/** Decodes a shardline.testkit.v1.WellKnown exactly as `fromBinary(WellKnownSchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.testkit.v1.WellKnown` exactly as `fromBinary(WellKnownSchema, bytes)` does (and throws where it throws), faster. */
 export function decodeWellKnown(bytes: Uint8Array): WellKnown {
   return readWellKnown(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.testkit.v1.WellKnown that decodes with {@link decodeWellKnown}. */
+/** A shardline codec for `shardline.testkit.v1.WellKnown` that decodes with {@link decodeWellKnown}. */
 export const WellKnownCodec: Codec<WellKnown> = /*@__PURE__*/ Codec.fast(WellKnownSchema, decodeWellKnown)
 
 /** Field numbers of the fields and oneofs of shardline.testkit.v1.WellKnown, for {@link pickWellKnown}. */
@@ -3035,12 +3035,12 @@ export function readWellKnown(r: FastRuntime.FastReader, end: number, group: num
   return m
 }
 
-/** Decodes a shardline.testkit.v1.KitchenSink exactly as `fromBinary(KitchenSinkSchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.testkit.v1.KitchenSink` exactly as `fromBinary(KitchenSinkSchema, bytes)` does (and throws where it throws), faster. */
 export function decodeKitchenSink(bytes: Uint8Array): KitchenSink {
   return readKitchenSink(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.testkit.v1.KitchenSink that decodes with {@link decodeKitchenSink}. */
+/** A shardline codec for `shardline.testkit.v1.KitchenSink` that decodes with {@link decodeKitchenSink}. */
 export const KitchenSinkCodec: Codec<KitchenSink> = /*@__PURE__*/ Codec.fast(KitchenSinkSchema, decodeKitchenSink)
 
 /** Field numbers of the fields and oneofs of shardline.testkit.v1.KitchenSink, for {@link pickKitchenSink}. */

@@ -19,12 +19,12 @@ const proto$shardline$testkit$v1$Legacy$Header: object = /*@__PURE__*/ Object.ge
 /** protobuf-es's prototype for shardline.testkit.v1.Legacy.Extra: the defaults of its fields with explicit presence. */
 const proto$shardline$testkit$v1$Legacy$Extra: object = /*@__PURE__*/ Object.getPrototypeOf(create(Legacy_ExtraSchema))
 
-/** Decodes a shardline.testkit.v1.Legacy exactly as `fromBinary(LegacySchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.testkit.v1.Legacy` exactly as `fromBinary(LegacySchema, bytes)` does (and throws where it throws), faster. */
 export function decodeLegacy(bytes: Uint8Array): Legacy {
   return readLegacy(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.testkit.v1.Legacy that decodes with {@link decodeLegacy}. */
+/** A shardline codec for `shardline.testkit.v1.Legacy` that decodes with {@link decodeLegacy}. */
 export const LegacyCodec: Codec<Legacy> = /*@__PURE__*/ Codec.fast(LegacySchema, decodeLegacy)
 
 /** Field numbers of the fields and oneofs of shardline.testkit.v1.Legacy, for {@link pickLegacy}. */
@@ -405,12 +405,12 @@ export function readLegacy(r: FastRuntime.FastReader, end: number, group: number
   return m
 }
 
-/** Decodes a shardline.testkit.v1.Legacy.Header exactly as `fromBinary(Legacy_HeaderSchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.testkit.v1.Legacy.Header` exactly as `fromBinary(Legacy_HeaderSchema, bytes)` does (and throws where it throws), faster. */
 export function decodeLegacy_Header(bytes: Uint8Array): Legacy_Header {
   return readLegacy_Header(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.testkit.v1.Legacy.Header that decodes with {@link decodeLegacy_Header}. */
+/** A shardline codec for `shardline.testkit.v1.Legacy.Header` that decodes with {@link decodeLegacy_Header}. */
 export const Legacy_HeaderCodec: Codec<Legacy_Header> = /*@__PURE__*/ Codec.fast(Legacy_HeaderSchema, decodeLegacy_Header)
 
 /** Field numbers of the fields and oneofs of shardline.testkit.v1.Legacy.Header, for {@link pickLegacy_Header}. */
@@ -500,12 +500,12 @@ export function readLegacy_Header(r: FastRuntime.FastReader, end: number, group:
   return m
 }
 
-/** Decodes a shardline.testkit.v1.Legacy.Extra exactly as `fromBinary(Legacy_ExtraSchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.testkit.v1.Legacy.Extra` exactly as `fromBinary(Legacy_ExtraSchema, bytes)` does (and throws where it throws), faster. */
 export function decodeLegacy_Extra(bytes: Uint8Array): Legacy_Extra {
   return readLegacy_Extra(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.testkit.v1.Legacy.Extra that decodes with {@link decodeLegacy_Extra}. */
+/** A shardline codec for `shardline.testkit.v1.Legacy.Extra` that decodes with {@link decodeLegacy_Extra}. */
 export const Legacy_ExtraCodec: Codec<Legacy_Extra> = /*@__PURE__*/ Codec.fast(Legacy_ExtraSchema, decodeLegacy_Extra)
 
 /** Field numbers of the fields and oneofs of shardline.testkit.v1.Legacy.Extra, for {@link pickLegacy_Extra}. */

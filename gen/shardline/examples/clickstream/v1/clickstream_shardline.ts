@@ -10,12 +10,12 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 
 const { FastReader: $FastReader, bool: $bool, eof: $eof, illegalTag: $illegalTag, int64: $int64, invalidEndGroup: $invalidEndGroup, maxDepth: $maxDepth, pick: $pick, skip: $skip, tag: $tag, tooDeep: $tooDeep, utf8: $utf8, varint32: $varint32, zero64: $zero64 } = FastRuntime
 
-/** Decodes a shardline.examples.clickstream.v1.PageView exactly as `fromBinary(PageViewSchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.examples.clickstream.v1.PageView` exactly as `fromBinary(PageViewSchema, bytes)` does (and throws where it throws), faster. */
 export function decodePageView(bytes: Uint8Array): PageView {
   return readPageView(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.examples.clickstream.v1.PageView that decodes with {@link decodePageView}. */
+/** A shardline codec for `shardline.examples.clickstream.v1.PageView` that decodes with {@link decodePageView}. */
 export const PageViewCodec: Codec<PageView> = /*@__PURE__*/ Codec.fast(PageViewSchema, decodePageView)
 
 /** Field numbers of the fields and oneofs of shardline.examples.clickstream.v1.PageView, for {@link pickPageView}. */
@@ -218,12 +218,12 @@ export function readPageView(r: FastRuntime.FastReader, end: number, group: numb
   return m
 }
 
-/** Decodes a shardline.examples.clickstream.v1.Click exactly as `fromBinary(ClickSchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.examples.clickstream.v1.Click` exactly as `fromBinary(ClickSchema, bytes)` does (and throws where it throws), faster. */
 export function decodeClick(bytes: Uint8Array): Click {
   return readClick(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.examples.clickstream.v1.Click that decodes with {@link decodeClick}. */
+/** A shardline codec for `shardline.examples.clickstream.v1.Click` that decodes with {@link decodeClick}. */
 export const ClickCodec: Codec<Click> = /*@__PURE__*/ Codec.fast(ClickSchema, decodeClick)
 
 /** Field numbers of the fields and oneofs of shardline.examples.clickstream.v1.Click, for {@link pickClick}. */
@@ -377,12 +377,12 @@ export function readClick(r: FastRuntime.FastReader, end: number, group: number,
   return m
 }
 
-/** Decodes a shardline.examples.clickstream.v1.LineItem exactly as `fromBinary(LineItemSchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.examples.clickstream.v1.LineItem` exactly as `fromBinary(LineItemSchema, bytes)` does (and throws where it throws), faster. */
 export function decodeLineItem(bytes: Uint8Array): LineItem {
   return readLineItem(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.examples.clickstream.v1.LineItem that decodes with {@link decodeLineItem}. */
+/** A shardline codec for `shardline.examples.clickstream.v1.LineItem` that decodes with {@link decodeLineItem}. */
 export const LineItemCodec: Codec<LineItem> = /*@__PURE__*/ Codec.fast(LineItemSchema, decodeLineItem)
 
 /** Field numbers of the fields and oneofs of shardline.examples.clickstream.v1.LineItem, for {@link pickLineItem}. */
@@ -476,12 +476,12 @@ export function readLineItem(r: FastRuntime.FastReader, end: number, group: numb
   return m
 }
 
-/** Decodes a shardline.examples.clickstream.v1.Purchase exactly as `fromBinary(PurchaseSchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.examples.clickstream.v1.Purchase` exactly as `fromBinary(PurchaseSchema, bytes)` does (and throws where it throws), faster. */
 export function decodePurchase(bytes: Uint8Array): Purchase {
   return readPurchase(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.examples.clickstream.v1.Purchase that decodes with {@link decodePurchase}. */
+/** A shardline codec for `shardline.examples.clickstream.v1.Purchase` that decodes with {@link decodePurchase}. */
 export const PurchaseCodec: Codec<Purchase> = /*@__PURE__*/ Codec.fast(PurchaseSchema, decodePurchase)
 
 /** Field numbers of the fields and oneofs of shardline.examples.clickstream.v1.Purchase, for {@link pickPurchase}. */
@@ -662,12 +662,12 @@ export function readPurchase(r: FastRuntime.FastReader, end: number, group: numb
   return m
 }
 
-/** Decodes a shardline.examples.clickstream.v1.ClickstreamEvent exactly as `fromBinary(ClickstreamEventSchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.examples.clickstream.v1.ClickstreamEvent` exactly as `fromBinary(ClickstreamEventSchema, bytes)` does (and throws where it throws), faster. */
 export function decodeClickstreamEvent(bytes: Uint8Array): ClickstreamEvent {
   return readClickstreamEvent(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.examples.clickstream.v1.ClickstreamEvent that decodes with {@link decodeClickstreamEvent}. */
+/** A shardline codec for `shardline.examples.clickstream.v1.ClickstreamEvent` that decodes with {@link decodeClickstreamEvent}. */
 export const ClickstreamEventCodec: Codec<ClickstreamEvent> = /*@__PURE__*/ Codec.fast(ClickstreamEventSchema, decodeClickstreamEvent)
 
 /** Field numbers of the fields and oneofs of shardline.examples.clickstream.v1.ClickstreamEvent, for {@link pickClickstreamEvent}. */
@@ -821,12 +821,12 @@ export function readClickstreamEvent(r: FastRuntime.FastReader, end: number, gro
   return m
 }
 
-/** Decodes a shardline.examples.clickstream.v1.SessionSnapshot exactly as `fromBinary(SessionSnapshotSchema, bytes)` does (and throws where it throws), faster. */
+/** Decodes `shardline.examples.clickstream.v1.SessionSnapshot` exactly as `fromBinary(SessionSnapshotSchema, bytes)` does (and throws where it throws), faster. */
 export function decodeSessionSnapshot(bytes: Uint8Array): SessionSnapshot {
   return readSessionSnapshot(new $FastReader(bytes), bytes.length, 0, undefined, undefined)
 }
 
-/** A shardline codec for shardline.examples.clickstream.v1.SessionSnapshot that decodes with {@link decodeSessionSnapshot}. */
+/** A shardline codec for `shardline.examples.clickstream.v1.SessionSnapshot` that decodes with {@link decodeSessionSnapshot}. */
 export const SessionSnapshotCodec: Codec<SessionSnapshot> = /*@__PURE__*/ Codec.fast(SessionSnapshotSchema, decodeSessionSnapshot)
 
 /** Field numbers of the fields and oneofs of shardline.examples.clickstream.v1.SessionSnapshot, for {@link pickSessionSnapshot}. */
