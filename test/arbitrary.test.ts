@@ -1,8 +1,6 @@
 import {
   clone,
   create,
-  createRegistry,
-  type DescFile,
   type DescMessage,
   type JsonValue,
   equals,
@@ -18,7 +16,6 @@ import {
   toJsonString
 } from "@bufbuild/protobuf"
 import {
-  nestedTypes,
   protoCamelCase,
   protoSnakeCase,
   reflect,
@@ -30,20 +27,10 @@ import {
   type Any,
   anyPack,
   anyUnpack,
-  file_google_protobuf_any,
-  file_google_protobuf_duration,
-  file_google_protobuf_empty,
-  file_google_protobuf_field_mask,
-  file_google_protobuf_struct,
-  file_google_protobuf_timestamp,
-  file_google_protobuf_wrappers,
   TimestampSchema
 } from "@bufbuild/protobuf/wkt"
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
 import fc from "fast-check"
-import { readdirSync } from "node:fs"
-import { join } from "node:path"
-import { fileURLToPath, pathToFileURL } from "node:url"
 import {
   ClickSchema,
   ClickstreamEventSchema,
@@ -68,30 +55,8 @@ import {
 import { file_shardline_testkit_v1_legacy, Legacy_HeaderSchema, LegacySchema, Level } from "../gen/shardline/testkit/v1/legacy_pb.js"
 import { InvalidOption } from "../src/config/InvalidOption.js"
 import { arbitraryMessage, type ArbitraryMessageOptions } from "../src/testing/arbitrary/index.js"
-
-/** Every file in gen/, so a new .proto file is covered without touching this test. */
-const genDir = fileURLToPath(new URL("../gen/", import.meta.url))
-const genModules: ReadonlyArray<Record<string, unknown>> = await Promise.all(
-  readdirSync(genDir, { recursive: true, encoding: "utf8" })
-    .filter((path) => path.endsWith("_pb.ts"))
-    .map((path) => import(pathToFileURL(join(genDir, path)).href))
-)
-const isFile = (value: unknown): value is DescFile =>
-  typeof value === "object" && value !== null && (value as { kind?: unknown }).kind === "file"
-const schemaFiles = genModules.flatMap((module) => Object.values(module).filter(isFile))
-/** Every message in gen/, nested ones included. */
-const schemas = schemaFiles.flatMap((file) => [...nestedTypes(file)].filter((t): t is DescMessage => t.kind === "message"))
-// What an Any may pack: our messages and the well-known types (whose JSON in an Any is special).
-const registry = createRegistry(
-  ...schemaFiles,
-  file_google_protobuf_any,
-  file_google_protobuf_duration,
-  file_google_protobuf_empty,
-  file_google_protobuf_field_mask,
-  file_google_protobuf_struct,
-  file_google_protobuf_timestamp,
-  file_google_protobuf_wrappers
-)
+// Every message in gen/ (a new .proto file is covered without touching this test), and what an Any may pack.
+import { registry, schemaFiles, schemas } from "./support/generated.js"
 
 const sample = <Desc extends DescMessage>(schema: Desc, options: NoInfer<ArbitraryMessageOptions<Desc>> = {}, numRuns = 200) =>
   fc.sample(arbitraryMessage(schema, options), { numRuns, seed: 20_240_601 })
