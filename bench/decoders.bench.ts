@@ -18,7 +18,7 @@ import { Codec } from "../src/index.js"
 import { MemoryKinesis } from "../src/testing/index.js"
 import { encodeEvents, encodeSessions } from "./fixtures.js"
 import { blackholeValue, measureInterleaved, median, rateOf, renderTable, type Result, type SyncCase } from "./harness.js"
-import { log, measurePipeline, reader } from "./pipelineRun.js"
+import { log, measurePipelines, reader } from "./pipelineRun.js"
 
 // Generated decoders (protoc-gen-shardline) against protobuf-es's fromBinary and protobufjs, on the
 // same bytes, interleaved; then the whole pipeline with each codec. Issue 8's targets, as ratios:
@@ -75,21 +75,21 @@ const main = async () => {
   const eventResults = measureInterleaved(decoderCases("event", ClickstreamEventSchema, decodeClickstreamEvent, eventBytes), 5, 1)
   const sessionResults = measureInterleaved(decoderCases("session", SessionSnapshotSchema, decodeSessionSnapshot, sessions), 5, 1)
 
-  const pipelineCase = (id: string, name: string, codec: Codec<unknown>) =>
-    measurePipeline({
-      id,
-      name,
-      stream: `bench-${id}`,
-      records: pipelineRecords,
-      warmUp: 20_000,
-      events,
-      layer: (streams) => MemoryKinesis.layer({ streams }),
-      codec,
-      // Enough shards that the poll delay (shards x limit / pollDelay) is not what limits the rate.
-      shardCount: pipelineShards
-    })
-  const pipelineBaseline = await pipelineCase("pipeline.fromBinary", "pipeline over MemoryKinesis, Codec.protobuf", Codec.protobuf(ClickstreamEventSchema) as Codec<unknown>)
-  const pipelineGenerated = await pipelineCase("pipeline.generated", "pipeline over MemoryKinesis, generated codec", ClickstreamEventCodec as Codec<unknown>)
+  const [pipelineBaseline, pipelineGenerated] = await measurePipelines({
+    stream: "bench-codecs",
+    records: pipelineRecords,
+    warmUp: 20_000,
+    events,
+    layer: (streams) => MemoryKinesis.layer({ streams }),
+    cases: [
+      { id: "pipeline.fromBinary", name: "pipeline over MemoryKinesis, Codec.protobuf", codec: Codec.protobuf(ClickstreamEventSchema) },
+      { id: "pipeline.generated", name: "pipeline over MemoryKinesis, generated codec", codec: ClickstreamEventCodec }
+    ],
+    rounds: 5,
+    // Enough shards that the poll delay (shards x limit / pollDelay) is not what limits the rate.
+    shardCount: pipelineShards
+  })
+  if (pipelineBaseline === undefined || pipelineGenerated === undefined) throw new Error("pipeline cases missing")
 
   log("done")
   const eventBaseline = rateOf(eventResults[0]!)

@@ -48,30 +48,76 @@ const pipelineStreams = (name: string, shardCount = shards) => [
   { name: `${name}-warmup`, shardCount }
 ]
 
+/** One way of decoding to time the pipeline with. */
+export interface PipelineCase {
+  readonly id: string
+  readonly name: string
+  readonly codec: Codec<any>
+  readonly note?: string
+}
+
 /**
- * Warms the read path up once on a small stream (`warmupCount` records), then preloads `count`
- * records and reads them all `rounds` times, each with a fresh checkpoint store; answers the runs in ms.
+ * Warms the read path up on a small stream (`warmupCount` records) with every codec, preloads
+ * `count` records, then reads them all `rounds` times per codec, interleaved (a b, b a, ...) so
+ * drift falls on all codecs alike, each read with a fresh checkpoint store; answers ms per codec.
  */
-const pipelineRuns = <A>(
+const pipelineRuns = (
   name: string,
   events: Encoded,
   count: number,
   warmupCount: number,
   rounds: number,
-  codec: Codec<A>
+  cases: ReadonlyArray<PipelineCase>
 ) =>
   Effect.gen(function* () {
     yield* preload(`${name}-warmup`, events, warmupCount)
-    yield* consumeAll(`${name}-warmup`, warmupCount, codec)
+    for (const c of cases) yield* consumeAll(`${name}-warmup`, warmupCount, c.codec)
     const preloadStarted = performance.now()
     yield* preload(name, events, count)
     log(`    preloaded ${count.toLocaleString("en-US")} records in ${(performance.now() - preloadStarted).toFixed(0)} ms`)
-    const runsMs: Array<number> = []
-    for (let round = 0; round < rounds; round++) runsMs.push(yield* consumeAll(name, count, codec))
+    const runsMs = cases.map((): Array<number> => [])
+    for (let round = 0; round < rounds; round++) {
+      for (let k = 0; k < cases.length; k++) {
+        const i = (round + k) % cases.length
+        runsMs[i]!.push(yield* consumeAll(name, count, cases[i]!.codec))
+      }
+    }
     return runsMs
   })
 
-/** The whole pipeline over the Kinesis layer that `layer` builds, decoding with `codec`, 3 rounds after a warm-up. */
+/**
+ * The whole pipeline over the Kinesis layer that `layer` builds, once per case (codec), `rounds`
+ * rounds (default 3) interleaved after a warm-up.
+ */
+export const measurePipelines = async (spec: {
+  readonly stream: string
+  readonly records: number
+  readonly warmUp: number
+  readonly events: Encoded
+  readonly layer: (streams: ReturnType<typeof pipelineStreams>) => Layer.Layer<Kinesis, unknown>
+  readonly cases: ReadonlyArray<PipelineCase>
+  readonly rounds?: number
+  /** Shards of the stream; default {@link shards}. */
+  readonly shardCount?: number
+}): Promise<Array<Result>> => {
+  const warmUp = Math.min(spec.records, spec.warmUp)
+  const rounds = spec.rounds ?? 3
+  log(`  ${spec.cases.map((c) => c.name).join(" / ")}: warm-up on ${warmUp.toLocaleString("en-US")} records, then ${rounds} rounds`)
+  const runsMs = await Effect.runPromise(
+    pipelineRuns(spec.stream, spec.events, spec.records, warmUp, rounds, spec.cases).pipe(
+      Effect.provide(spec.layer(pipelineStreams(spec.stream, spec.shardCount)))
+    )
+  )
+  return spec.cases.map((c, i) => ({
+    id: c.id,
+    name: c.name,
+    records: spec.records,
+    runsMs: runsMs[i]!,
+    ...(c.note === undefined ? {} : { note: c.note })
+  }))
+}
+
+/** {@link measurePipelines} for one codec. */
 export const measurePipeline = async <A>(spec: {
   readonly id: string
   readonly name: string
@@ -81,15 +127,10 @@ export const measurePipeline = async <A>(spec: {
   readonly events: Encoded
   readonly layer: (streams: ReturnType<typeof pipelineStreams>) => Layer.Layer<Kinesis, unknown>
   readonly codec: Codec<A>
-  /** Shards of the stream; default {@link shards}. */
   readonly shardCount?: number
   readonly note?: string
 }): Promise<Result> => {
-  const warmUp = Math.min(spec.records, spec.warmUp)
-  log(`  ${spec.name}: warm-up on ${warmUp.toLocaleString("en-US")} records, then 3 rounds`)
-  const runsMs = await Effect.runPromise(
-    pipelineRuns(spec.stream, spec.events, spec.records, warmUp, 3, spec.codec).pipe(Effect.provide(spec.layer(pipelineStreams(spec.stream, spec.shardCount))))
-  )
-  return { id: spec.id, name: spec.name, records: spec.records, runsMs, ...(spec.note === undefined ? {} : { note: spec.note }) }
+  const { codec, id, name, note, ...rest } = spec
+  const [result] = await measurePipelines({ ...rest, cases: [{ id, name, codec, ...(note === undefined ? {} : { note }) }] })
+  return result!
 }
-
