@@ -1,9 +1,7 @@
 import type { Duration } from "effect"
-import {
-  ClickstreamEventSchema,
-  type Purchase
-} from "../../gen/shardline/examples/clickstream/v1/clickstream_pb.js"
-import { type Batch, Codec, Pipeline } from "../../src/index.js"
+import type { Purchase } from "../../gen/shardline/examples/clickstream/v1/clickstream_pb.js"
+import { ClickstreamEventCodec } from "../../gen/shardline/examples/clickstream/v1/clickstream_shardline.js"
+import { type Batch, Pipeline } from "../../src/index.js"
 
 /** Orders and their sum in minor units (cents) for one currency. */
 export interface CurrencyTotal {
@@ -23,7 +21,7 @@ export const purchases = (options: {
   Pipeline.fromKinesis({
     streamName: options.streamName,
     applicationName: "clickstream-revenue",
-    codec: Codec.protobuf(ClickstreamEventSchema),
+    codec: ClickstreamEventCodec,
     batchInterval: options.batchInterval ?? "1 second",
     ...(options.maxBatchRecords === undefined ? {} : { maxBatchRecords: options.maxBatchRecords })
   }).pipe(Pipeline.flatMap((event) => (event.event.case === "purchase" ? [event.event.value] : [])))
