@@ -106,16 +106,25 @@ const protobuf = <Desc extends DescMessage>(
   schema: Desc,
   options?: ProtobufOptions
 ): Codec<MessageShape<Desc>> => {
-  const name = `protobuf:${schema.typeName}`
   const read: Partial<BinaryReadOptions> = {}
   if (options?.readUnknownFields !== undefined) read.readUnknownFields = options.readUnknownFields
   const write: Partial<BinaryWriteOptions> = {}
   if (options?.writeUnknownFields !== undefined) write.writeUnknownFields = options.writeUnknownFields
+  return binary(schema, (bytes) => fromBinary(schema, bytes, read), write)
+}
+
+/** A binary protobuf codec around `decode`: a throw becomes a {@link DecodeError}, encoding is `toBinary`. */
+const binary = <Desc extends DescMessage>(
+  schema: Desc,
+  decode: (bytes: Uint8Array) => MessageShape<Desc>,
+  write: Partial<BinaryWriteOptions> = {}
+): Codec<MessageShape<Desc>> => {
+  const name = `protobuf:${schema.typeName}`
   return {
     name,
     decode: (bytes, context) => {
       try {
-        return Either.right(fromBinary(schema, bytes, read))
+        return Either.right(decode(bytes))
       } catch (error) {
         return fail(name, bytes, context, protobufBinaryReason(error), error)
       }
@@ -138,20 +147,7 @@ const protobuf = <Desc extends DescMessage>(
 const fast = <Desc extends DescMessage>(
   schema: Desc,
   decode: (bytes: Uint8Array) => MessageShape<Desc>
-): Codec<MessageShape<Desc>> => {
-  const name = `protobuf:${schema.typeName}`
-  return {
-    name,
-    decode: (bytes, context) => {
-      try {
-        return Either.right(decode(bytes))
-      } catch (error) {
-        return fail(name, bytes, context, protobufBinaryReason(error), error)
-      }
-    },
-    encode: (value) => toBinary(schema, value)
-  }
-}
+): Codec<MessageShape<Desc>> => binary(schema, decode)
 
 /**
  * Records holding protobuf JSON text (UTF-8), decoded with protobuf-es `fromJsonString`.
