@@ -168,7 +168,8 @@ const clientConfig = (options: KinesisOptions): KinesisClientConfig => {
   return { ...config, ...options.clientConfig }
 }
 
-const targetOf = (input: { StreamName?: string | undefined; ShardId?: string | undefined }): CallTarget => ({
+/** The stream and shard a request names, for errors and call logs. */
+export const targetOf = (input: { StreamName?: string | undefined; ShardId?: string | undefined }): CallTarget => ({
   streamName: input.StreamName,
   shardId: input.ShardId
 })

@@ -122,6 +122,10 @@ export interface ScenarioPlan extends FaultPlan {
 
 const dataPlane = new Set<string>(["GetRecords", "PutRecord", "PutRecords"])
 
+/** What Kinesis calls a throttle of `operation`: data calls exceed throughput, control calls a limit. */
+export const throttleErrorName = (operation: KinesisOperation): string =>
+  dataPlane.has(operation) ? "ProvisionedThroughputExceededException" : "LimitExceededException"
+
 const awsError = (name: string, fault: "client" | "server", status: number, detail: string) =>
   Object.assign(new Error(`${injected}: ${detail}`), { name, $fault: fault, $metadata: { httpStatusCode: status } })
 
@@ -134,9 +138,7 @@ export const errorOf = (
   const fail = (cause: unknown) => fromAwsError(operation, target, cause)
   switch (kind._tag) {
     case "Throttle":
-      return dataPlane.has(operation)
-        ? fail(awsError("ProvisionedThroughputExceededException", "client", 400, "Rate exceeded"))
-        : fail(awsError("LimitExceededException", "client", 400, "Rate exceeded"))
+      return fail(awsError(throttleErrorName(operation), "client", 400, "Rate exceeded"))
     case "ExpiredIterator":
       return fail(awsError("ExpiredIteratorException", "client", 400, "Iterator expired"))
     case "AccessDenied":

@@ -1,6 +1,7 @@
 import type { PutRecordsCommandInput } from "@aws-sdk/client-kinesis"
 import { Cause, Clock, Duration, Effect, Exit, Option } from "effect"
 import type { CallTarget, KinesisApi, KinesisError, KinesisOperation } from "../kinesis/index.js"
+import { targetOf } from "../kinesis/Kinesis.js"
 import { errorOf, type FaultKind, injected, kindOfError, type PutEntryErrorCode, resolveEntries } from "./faultPlan.js"
 import type { CallFilter, FaultCall, FaultRule, RecordedCall, WrappedKinesis } from "./faults.js"
 
@@ -171,10 +172,6 @@ export const wrapRules = (api: KinesisApi, rules: ReadonlyArray<FaultRule>): Eff
             }))
         }))
 
-    const targetOf = (input: { StreamName?: string | undefined; ShardId?: string | undefined }): CallTarget => ({
-      streamName: input.StreamName,
-      shardId: input.ShardId
-    })
     const remember = (iterator: string | undefined, target: CallTarget) => {
       if (iterator !== undefined) iterators.set(iterator, target)
     }

@@ -9,7 +9,7 @@ import {
   KinesisThrottled
 } from "../kinesis/index.js"
 import { checkFaultPlan } from "./faultCheck.js"
-import { type FaultKind, type FaultPlan, injected, rulesOf } from "./faultPlan.js"
+import { type FaultKind, type FaultPlan, injected, rulesOf, throttleErrorName } from "./faultPlan.js"
 import { wrapRules } from "./faultWrapper.js"
 
 /** How a recorded call ended: passed through and succeeded or failed, failed by a rule, or interrupted. */
@@ -96,8 +96,6 @@ function layer(faults: FaultPlan | ReadonlyArray<FaultRule>): FaultsLayer<Invali
   )
 }
 
-const dataPlane = new Set<KinesisOperation>(["GetRecords", "PutRecord", "PutRecords"])
-
 /**
  * Fault injection and a call log for the Kinesis service, for tests of retries, iterator
  * renewal and back-pressure. Faults come as rules (functions) or as a {@link FaultPlan} (data).
@@ -137,12 +135,11 @@ export const Faults = {
       ? call.index < times
       : call.streamName === streamName && call.indexOnStream < times
     if (!hit) return undefined
-    const errorName = dataPlane.has(operation) ? "ProvisionedThroughputExceededException" : "LimitExceededException"
     return new KinesisThrottled({
       operation,
       streamName: call.streamName,
       shardId: call.shardId,
-      errorName,
+      errorName: throttleErrorName(operation),
       cause: new Error(injected)
     })
   },
