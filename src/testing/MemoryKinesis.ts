@@ -121,10 +121,9 @@ const put = (
     const shard = shards[i]!
     const data = entry.Data ?? new Uint8Array()
     const partitionKey = entry.PartitionKey ?? ""
-    const shardKey = `${stream.name}/${shard.shardId}`
-    if (meter.tryWrite(shardKey, now, data.byteLength + Buffer.byteLength(partitionKey, "utf8"))) {
+    if (meter.tryWrite(shard.key, now, data, partitionKey)) {
       // Over the shard's write quota: this entry fails alone, as in Kinesis.
-      return { ErrorCode: "ProvisionedThroughputExceededException", ErrorMessage: `Rate exceeded for ${shardKey}.` }
+      return { ErrorCode: "ProvisionedThroughputExceededException", ErrorMessage: `Rate exceeded for ${shard.key}.` }
     }
     const record = append(stream, shard, partitionKey, data, now)
     return { ShardId: shard.shardId, SequenceNumber: record.sequenceNumber }

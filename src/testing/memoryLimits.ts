@@ -26,13 +26,16 @@ interface ShardUsage {
   readonly writes: Array<{ readonly at: number; readonly bytes: number }>
 }
 
-/** Decides, per shard, whether a call is over its quota, and counts what it lets through. */
+/**
+ * Decides, per shard (`shardKey`: stream/shard), whether a call is over its quota, and counts what
+ * it lets through. Without limits every method is a no-op, so unlimited streams pay nothing.
+ */
 export interface ShardMeter {
   /** True when a GetRecords on the shard now would be throttled. */
   readonly readThrottled: (shardKey: string, now: number) => boolean
   readonly countRead: (shardKey: string, now: number, bytes: number) => void
-  /** True (and counted when false) when writing a record of `bytes` to the shard now goes over quota. */
-  readonly tryWrite: (shardKey: string, now: number, bytes: number) => boolean
+  /** True (and counted when false) when writing this record to the shard now goes over quota. */
+  readonly tryWrite: (shardKey: string, now: number, data: Uint8Array, partitionKey: string) => boolean
 }
 
 const unlimited: ShardMeter = {
@@ -68,7 +71,8 @@ export const makeShardMeter = (limits: ThroughputLimits | undefined): ShardMeter
       u.reads.push(now)
       u.readUntil = Math.max(u.readUntil, now) + (bytes / readRate) * 1000
     },
-    tryWrite: (key, now, bytes) => {
+    tryWrite: (key, now, data, partitionKey) => {
+      const bytes = data.byteLength + Buffer.byteLength(partitionKey, "utf8")
       const u = of(key, now)
       let written = 0
       for (const w of u.writes) written += w.bytes

@@ -12,6 +12,8 @@ export interface StoredRecord {
 
 export interface MemoryShard {
   readonly shardId: string
+  /** `stream/shardId`: the shard's name across streams (throughput quotas are kept by it). */
+  readonly key: string
   readonly parentShardId: string | undefined
   /** For a shard opened by a merge: the other parent. */
   readonly adjacentParentShardId: string | undefined
@@ -63,32 +65,22 @@ export const makeStream = (
   arnPrefix: string,
   retentionHours = 24
 ): MemoryStream => {
-  // The same even split as Kinesis: the last shard takes the remainder.
-  const width = HASH_KEY_SPACE / BigInt(shardCount)
-  const shards: Array<MemoryShard> = []
-  for (let i = 0; i < shardCount; i++) {
-    shards.push({
-      shardId: shardIdName(i),
-      parentShardId: undefined,
-      adjacentParentShardId: undefined,
-      startingHashKey: width * BigInt(i),
-      endingHashKey: (i < shardCount - 1 ? width * BigInt(i + 1) : HASH_KEY_SPACE) - 1n,
-      startingSeq: 0,
-      endingSeq: undefined,
-      closedAt: undefined,
-      children: [],
-      records: []
-    })
-  }
-  return {
+  const stream: MemoryStream = {
     name,
     arn: `${arnPrefix}${name}`,
     createdAt: now,
     retentionHours,
-    shards,
+    shards: [],
     nextSeq: 1,
     shardOfSeq: new Map()
   }
+  // The same even split as Kinesis: the last shard takes the remainder.
+  const width = HASH_KEY_SPACE / BigInt(shardCount)
+  for (let i = 0; i < shardCount; i++) {
+    const end = (i < shardCount - 1 ? width * BigInt(i + 1) : HASH_KEY_SPACE) - 1n
+    openShard(stream, [], width * BigInt(i), end, 0)
+  }
+  return stream
 }
 
 export const findShard = (stream: MemoryStream, shardId: string): MemoryShard | undefined =>
@@ -129,26 +121,30 @@ export const firstAtOrAfter = (records: ReadonlyArray<StoredRecord>, position: n
   return low
 }
 
-const openChild = (
+/** Adds an open shard, with the next shard id, to the stream. */
+const openShard = (
   stream: MemoryStream,
-  parents: readonly [MemoryShard, MemoryShard?],
+  parents: ReadonlyArray<MemoryShard>,
   startingHashKey: bigint,
-  endingHashKey: bigint
+  endingHashKey: bigint,
+  startingSeq: number
 ): MemoryShard => {
-  const child: MemoryShard = {
-    shardId: shardIdName(stream.shards.length),
-    parentShardId: parents[0].shardId,
+  const shardId = shardIdName(stream.shards.length)
+  const shard: MemoryShard = {
+    shardId,
+    key: `${stream.name}/${shardId}`,
+    parentShardId: parents[0]?.shardId,
     adjacentParentShardId: parents[1]?.shardId,
     startingHashKey,
     endingHashKey,
-    startingSeq: stream.nextSeq,
+    startingSeq,
     endingSeq: undefined,
     closedAt: undefined,
     children: [],
     records: []
   }
-  stream.shards.push(child)
-  return child
+  stream.shards.push(shard)
+  return shard
 }
 
 /**
@@ -168,8 +164,8 @@ export const split = (
   }
   parent.endingSeq = stream.nextSeq++
   parent.closedAt = now
-  const low = openChild(stream, [parent], parent.startingHashKey, at - 1n)
-  const high = openChild(stream, [parent], at, parent.endingHashKey)
+  const low = openShard(stream, [parent], parent.startingHashKey, at - 1n, stream.nextSeq)
+  const high = openShard(stream, [parent], at, parent.endingHashKey, stream.nextSeq)
   parent.children.push(low.shardId, high.shardId)
   return [low, high]
 }
@@ -194,7 +190,7 @@ export const merge = (
     s.endingSeq = seq
     s.closedAt = now
   }
-  const child = openChild(stream, [shard, adjacent], low.startingHashKey, high.endingHashKey)
+  const child = openShard(stream, [shard, adjacent], low.startingHashKey, high.endingHashKey, stream.nextSeq)
   shard.children.push(child.shardId)
   adjacent.children.push(child.shardId)
   return child

@@ -117,9 +117,8 @@ export const makeReads = (
       return withStream(streams, "GetRecords", streamName, here, (stream) => {
         const shard = findShard(stream, shardId)
         if (shard === undefined) return notFound("GetRecords", here, `Shard ${shardId} in stream ${streamName}`)
-        const shardKey = `${stream.name}/${shard.shardId}`
-        if (meter.readThrottled(shardKey, now)) {
-          return refuse("GetRecords", here, "ProvisionedThroughputExceededException", `Rate exceeded for ${shardKey}.`)
+        if (meter.readThrottled(shard.key, now)) {
+          return refuse("GetRecords", here, "ProvisionedThroughputExceededException", `Rate exceeded for ${shard.key}.`)
         }
         // Records past retention are gone: an iterator pointing at them reads from the trim horizon.
         const start = firstAtOrAfter(shard.records, Math.max(position, trimHorizon(stream, shard, now)))
@@ -131,7 +130,7 @@ export const makeReads = (
           bytes += size
           end++
         }
-        meter.countRead(shardKey, now, bytes)
+        meter.countRead(shard.key, now, bytes)
         const batch = shard.records.slice(start, end)
         const next = shard.records[start + batch.length]
         const last = batch[batch.length - 1]
