@@ -16,7 +16,7 @@ import {
   pickClickstreamEvent,
   pickPageView
 } from "../gen/shardline/examples/clickstream/v1/clickstream_shardline.js"
-import { type Batch, Codec, DecodeError, InvalidOption, Pipeline } from "../src/index.js"
+import { type Batch, type CheckpointStore, Codec, DecodeError, InvalidOption, Pipeline } from "../src/index.js"
 import { arbitraryMessage, PipelineTest } from "../src/testing/index.js"
 import { generated, registry } from "./support/generated.js"
 import { difference, expectSameMessage } from "./support/sameDecode.js"
@@ -159,7 +159,7 @@ describe("projections: pick<Message>(...fields)", () => {
     const pipeline = Pipeline.fromKinesis({ streamName: "events", codec, batchInterval: "1 second" }).pipe(
       Pipeline.map((event) => event.tenant)
     )
-    expectTypeOf(pipeline).toEqualTypeOf<Pipeline.Pipeline<string, never, never>>()
+    expectTypeOf(pipeline).toEqualTypeOf<Pipeline.Pipeline<string, never, CheckpointStore>>()
     // @ts-expect-error not a field of PageView
     expect(() => pickPageView("uri")).toThrow(InvalidOption)
     // @ts-expect-error $unknown is not a field

@@ -50,7 +50,7 @@ class Warehouse extends Context.Tag("test/Warehouse")<Warehouse, { readonly inse
 
 describe("pipeline type inference", () => {
   it("a protobuf codec gives a pipeline of its message and hands the sink Batch<PageView>", () => {
-    expectTypeOf(pageViews).toEqualTypeOf<Pipeline.Pipeline<PageView>>()
+    expectTypeOf(pageViews).toEqualTypeOf<Pipeline.Pipeline<PageView, never, CheckpointStore>>()
     const run = pageViews.pipe(
       Pipeline.foreachBatch((batch) => {
         expectTypeOf(batch).toEqualTypeOf<Batch<PageView>>()
@@ -75,25 +75,25 @@ describe("pipeline type inference", () => {
         return { url: view.url, shardId: record.shardId }
       })
     )
-    expectTypeOf(urls).toEqualTypeOf<Pipeline.Pipeline<{ url: string; shardId: string }>>()
+    expectTypeOf(urls).toEqualTypeOf<Pipeline.Pipeline<{ url: string; shardId: string }, never, CheckpointStore>>()
     // The data-first form infers the same.
-    expectTypeOf(Pipeline.map(pageViews, (view) => view.loadTimeMs)).toEqualTypeOf<Pipeline.Pipeline<number>>()
+    expectTypeOf(Pipeline.map(pageViews, (view) => view.loadTimeMs)).toEqualTypeOf<Pipeline.Pipeline<number, never, CheckpointStore>>()
   })
 
   it("filter with a type guard narrows; a plain predicate keeps the type", () => {
     const purchases = events.pipe(Pipeline.filter(isPurchase))
-    expectTypeOf(purchases).toEqualTypeOf<Pipeline.Pipeline<PurchaseEvent>>()
+    expectTypeOf(purchases).toEqualTypeOf<Pipeline.Pipeline<PurchaseEvent, never, CheckpointStore>>()
     const orderIds = purchases.pipe(Pipeline.map((event) => event.event.value.orderId))
-    expectTypeOf(orderIds).toEqualTypeOf<Pipeline.Pipeline<string>>()
+    expectTypeOf(orderIds).toEqualTypeOf<Pipeline.Pipeline<string, never, CheckpointStore>>()
 
     const inline = events.pipe(
       Pipeline.filter((event): event is PurchaseEvent => event.event.case === "purchase"),
       Pipeline.map((event) => event.event.value)
     )
-    expectTypeOf(inline).toEqualTypeOf<Pipeline.Pipeline<Purchase>>()
+    expectTypeOf(inline).toEqualTypeOf<Pipeline.Pipeline<Purchase, never, CheckpointStore>>()
 
     const slow = pageViews.pipe(Pipeline.filter((view) => view.loadTimeMs > 1_000))
-    expectTypeOf(slow).toEqualTypeOf<Pipeline.Pipeline<PageView>>()
+    expectTypeOf(slow).toEqualTypeOf<Pipeline.Pipeline<PageView, never, CheckpointStore>>()
   })
 
   it("flatMap to strings gives a pipeline of strings", () => {
@@ -101,9 +101,9 @@ describe("pipeline type inference", () => {
       Pipeline.filter(isPurchase),
       Pipeline.flatMap((event) => event.event.value.items.map((item) => item.sku))
     )
-    expectTypeOf(skus).toEqualTypeOf<Pipeline.Pipeline<string>>()
+    expectTypeOf(skus).toEqualTypeOf<Pipeline.Pipeline<string, never, CheckpointStore>>()
     const words = pageViews.pipe(Pipeline.flatMap((view) => new Set(view.url.split("/"))))
-    expectTypeOf(words).toEqualTypeOf<Pipeline.Pipeline<string>>()
+    expectTypeOf(words).toEqualTypeOf<Pipeline.Pipeline<string, never, CheckpointStore>>()
   })
 
   it("mapEffect adds its error and requirements to the pipeline and to the run", () => {
@@ -116,7 +116,7 @@ describe("pipeline type inference", () => {
         })
       )
     )
-    expectTypeOf(enriched).toEqualTypeOf<Pipeline.Pipeline<{ url: string; country: string }, EnrichmentFailed, Enrichment>>()
+    expectTypeOf(enriched).toEqualTypeOf<Pipeline.Pipeline<{ url: string; country: string }, EnrichmentFailed, Enrichment | CheckpointStore>>()
 
     const run = enriched.pipe(
       Pipeline.map((row) => row.country),

@@ -25,6 +25,8 @@ export interface ShardChunk {
   readonly millisBehindLatest: number | undefined
   /** True on the last chunk of a closed shard: the shard has no more records, ever. */
   readonly shardEnded: boolean
+  /** On the last chunk, the children the service named (GetRecords' ChildShards), when it names them. */
+  readonly childShards?: ReadonlyArray<{ readonly shardId: string; readonly parentShardIds: ReadonlyArray<string> }>
 }
 
 /** How one shard is polled. Every duration accepts Effect's `DurationInput` (a number is millis). */
@@ -189,6 +191,7 @@ const pollShard = (
 
     let nextCallAt = 0
     let endedEmitted = false
+    let childShards: ShardChunk["childShards"]
     while (iterator !== undefined) {
       const room = yield* budget.awaitRoom
       const now = yield* Clock.currentTimeMillis
@@ -198,6 +201,9 @@ const pollShard = (
       const raw = response.Records ?? []
       const records = raw.map((r) => toRecord(target.shardId, r))
       iterator = response.NextShardIterator ?? undefined
+      if (iterator === undefined && response.ChildShards !== undefined) {
+        childShards = response.ChildShards.map((c) => ({ shardId: c.ShardId ?? "", parentShardIds: c.ParentShards ?? [] }))
+      }
       if (records.length > 0) {
         let bytes = 0
         for (const r of records) bytes += r.data.byteLength
@@ -209,7 +215,8 @@ const pollShard = (
           records,
           bytes,
           millisBehindLatest: response.MillisBehindLatest,
-          shardEnded: endedEmitted
+          shardEnded: endedEmitted,
+          ...(endedEmitted && childShards !== undefined ? { childShards } : {})
         })
       }
       const idle = records.length === 0 ? settings.noRecordsPollDelay : settings.pollDelay
@@ -218,6 +225,13 @@ const pollShard = (
       nextCallAt = attemptAt + Math.max(Duration.toMillis(idle), rateSpacing)
     }
     if (!endedEmitted) {
-      yield* emit({ shardId: target.shardId, records: [], bytes: 0, millisBehindLatest: 0, shardEnded: true })
+      yield* emit({
+        shardId: target.shardId,
+        records: [],
+        bytes: 0,
+        millisBehindLatest: 0,
+        shardEnded: true,
+        ...(childShards !== undefined ? { childShards } : {})
+      })
     }
   })

@@ -1,4 +1,5 @@
 import type { Checkpoint } from "../checkpoint/index.js"
+import type { ChildShard, LeaseSession } from "../coordinator/index.js"
 
 /** A decoded record with where it came from. Operators keep the metadata and change `value`. */
 export interface StreamRecord<A> {
@@ -17,6 +18,10 @@ export interface SourceChunk<A> {
   readonly millisBehindLatest: number | undefined
   /** The shard is closed and this chunk holds its last records. */
   readonly shardEnded: boolean
+  /** On the last chunk, the children the service named, when it names them. */
+  readonly childShards?: ReadonlyArray<ChildShard> | undefined
+  /** With leases: the lease holding under which the chunk was read. */
+  readonly session?: LeaseSession | undefined
 }
 
 /** Why a batch closed: its interval passed, it reached `maxBatchRecords`, or the input ended (or a stop was asked). */
@@ -44,6 +49,13 @@ export interface Batch<A> {
   readonly checkpoints: ReadonlyMap<string, Checkpoint>
   /** The latest MillisBehindLatest reported for each shard in the batch. */
   readonly millisBehindLatest: ReadonlyMap<string, number>
+  /**
+   * With leases: the lease counter this worker holds for each shard in the batch, a fencing token.
+   * It only grows, and a worker that took a lease over holds a higher one than the worker it took
+   * it from, so an idempotent sink that keeps the highest token per shard can refuse a zombie's
+   * writes. Empty without leases.
+   */
+  readonly fencingTokens: ReadonlyMap<string, number>
 }
 
 /** A batch as the batcher closes it, before operators run. */
@@ -54,4 +66,8 @@ export interface BatchDraft<A> {
   readonly closedBy: BatchCloseReason
   readonly checkpoints: ReadonlyMap<string, Checkpoint>
   readonly millisBehindLatest: ReadonlyMap<string, number>
+  /** With leases: each shard's lease holding (of its last chunk). */
+  readonly sessions: ReadonlyMap<string, LeaseSession>
+  /** Children named by the service for shards that ended in this batch. */
+  readonly childShards: ReadonlyMap<string, ReadonlyArray<ChildShard>>
 }

@@ -1,14 +1,21 @@
-import { Deferred, Duration, Effect, type Pipeable, Stream } from "effect"
+import { Deferred, Duration, Effect, Fiber, type Pipeable, Stream } from "effect"
 import { dual } from "effect/Function"
 import { pipeArguments } from "effect/Pipeable"
-import { CheckpointStore, type CheckpointError } from "../checkpoint/index.js"
+import type { CheckpointError, CheckpointStore } from "../checkpoint/index.js"
 import type { DecodeError } from "../codec/index.js"
 import { durationOption, type InvalidOption } from "../config/index.js"
 import type { Kinesis, KinesisError } from "../kinesis/index.js"
-import type { Batch, StreamRecord } from "./Batch.js"
+import type { LeaseStore, LeaseStoreError } from "../lease/index.js"
+import type { Batch, BatchDraft, StreamRecord } from "./Batch.js"
 import { batchChunks } from "./batcher.js"
 import { GracefulStopTimeout } from "./errors.js"
-import { type KinesisSourceOptions, resolveKinesisSource, type ResolvedSource } from "./KinesisSource.js"
+import {
+  type KinesisSourceOptions,
+  type LeasedSourceOptions,
+  resolveKinesisSource,
+  type ResolvedSource,
+  type SourceRun
+} from "./KinesisSource.js"
 
 const TypeId: unique symbol = Symbol.for("shardline/Pipeline")
 
@@ -17,19 +24,19 @@ type Operators<A, E, R> = (records: ReadonlyArray<StreamRecord<any>>) => Effect.
 
 /**
  * A micro-batch pipeline over a Kinesis stream: a description, run by a sink such as
- * {@link foreachBatch}. `A` is what each record holds after the operators, `E` and `R` what they
- * may fail with and need.
+ * {@link foreachBatch}. `A` is what each record holds after the operators, `E` what they may fail
+ * with, `R` what the source (a `CheckpointStore`, or a `LeaseStore` with leases) and the operators need.
  */
 export interface Pipeline<A, E = never, R = never> extends Pipeable.Pipeable {
   readonly [TypeId]: typeof TypeId
   /** @internal */
-  readonly source: Effect.Effect<ResolvedSource<unknown>, InvalidOption>
+  readonly source: Effect.Effect<ResolvedSource<unknown, R>, InvalidOption>
   /** @internal */
   readonly operators: Operators<A, E, R>
 }
 
 /** What any pipeline run may fail with besides its operators' and sink's own errors. */
-export type PipelineError = KinesisError | DecodeError | CheckpointError | InvalidOption | GracefulStopTimeout
+export type PipelineError = KinesisError | DecodeError | CheckpointError | LeaseStoreError | InvalidOption | GracefulStopTimeout
 
 /** What a run did, returned when it ends. */
 export interface PipelineSummary {
@@ -47,8 +54,14 @@ export interface RunOptions {
    * through the sink as the last batches, their checkpoints are written, and the run returns.
    */
   readonly stopWhen?: Effect.Effect<unknown>
-  /** A graceful stop that takes longer fails with {@link GracefulStopTimeout}. Default 10 batch intervals (Spark's default). */
+  /**
+   * A graceful stop that takes longer fails with {@link GracefulStopTimeout}. Default 10 batch
+   * intervals (Spark's default). With leases it also bounds how long an interrupted worker lets
+   * the batch in its sink finish before it releases its leases.
+   */
   readonly gracefulStopTimeout?: Duration.DurationInput
+  /** The KCL's name for {@link RunOptions.gracefulStopTimeout}; either may be given. */
+  readonly gracefulShutdownTimeout?: Duration.DurationInput
   /** Leave out batches with no records (their checkpoints, if any, are still written). Default false. */
   readonly skipEmptyBatches?: boolean
 }
@@ -56,7 +69,7 @@ export interface RunOptions {
 class PipelineImpl<A, E, R> implements Pipeline<A, E, R> {
   readonly [TypeId]: typeof TypeId = TypeId
   constructor(
-    readonly source: Effect.Effect<ResolvedSource<unknown>, InvalidOption>,
+    readonly source: Effect.Effect<ResolvedSource<unknown, R>, InvalidOption>,
     readonly operators: Operators<A, E, R>
   ) {}
   pipe() {
@@ -74,7 +87,10 @@ const withOperators = <A, E, R, B, E2, R2>(
 ): Pipeline<B, E | E2, R | R2> => new PipelineImpl(self.source, (records) => Effect.flatMap(self.operators(records), next))
 
 /**
- * A pipeline reading every shard of a Kinesis stream concurrently, decoding each record with `codec`.
+ * A pipeline reading every shard of a Kinesis stream concurrently, decoding each record with
+ * `codec`, keeping positions in the `CheckpointStore`. With `leases`, the shards are shared with
+ * every other worker of the same application through the `LeaseStore`, and positions are kept in
+ * the leases.
  *
  * @example
  * ```ts
@@ -84,12 +100,22 @@ const withOperators = <A, E, R, B, E2, R2>(
  *   batchInterval: "1 second",
  *   maxBatchRecords: 5_000
  * })
+ * // Scaled out: start this in as many processes as needed, all with the same lease table.
+ * const shared = Pipeline.fromKinesis({
+ *   streamName: "clickstream",
+ *   codec: Codec.protobuf(PageViewSchema),
+ *   batchInterval: "1 second",
+ *   leases: { failoverTime: "10 seconds" }
+ * })
  * ```
  */
-export const fromKinesis = <A>(options: KinesisSourceOptions<A>): Pipeline<A> =>
-  new PipelineImpl(resolveKinesisSource(options) as Effect.Effect<ResolvedSource<unknown>, InvalidOption>, (records) =>
+export function fromKinesis<A>(options: LeasedSourceOptions<A>): Pipeline<A, never, LeaseStore>
+export function fromKinesis<A>(options: KinesisSourceOptions<A>): Pipeline<A, never, CheckpointStore>
+export function fromKinesis<A>(options: KinesisSourceOptions<A> | LeasedSourceOptions<A>): Pipeline<A, never, any> {
+  return new PipelineImpl(resolveKinesisSource(options) as Effect.Effect<ResolvedSource<unknown, any>, InvalidOption>, (records) =>
     Effect.succeed(records as ReadonlyArray<StreamRecord<A>>)
   )
+}
 
 /** Replaces each value; the record's metadata stays. */
 export const map: {
@@ -169,12 +195,12 @@ export const foreachBatch: {
   <A, E2, R2>(
     sink: (batch: Batch<A>) => Effect.Effect<unknown, E2, R2>,
     options?: RunOptions
-  ): <E, R>(self: Pipeline<A, E, R>) => Effect.Effect<PipelineSummary, E | E2 | PipelineError, R | R2 | Kinesis | CheckpointStore>
+  ): <E, R>(self: Pipeline<A, E, R>) => Effect.Effect<PipelineSummary, E | E2 | PipelineError, R | R2 | Kinesis>
   <A, E, R, E2, R2>(
     self: Pipeline<A, E, R>,
     sink: (batch: Batch<A>) => Effect.Effect<unknown, E2, R2>,
     options?: RunOptions
-  ): Effect.Effect<PipelineSummary, E | E2 | PipelineError, R | R2 | Kinesis | CheckpointStore>
+  ): Effect.Effect<PipelineSummary, E | E2 | PipelineError, R | R2 | Kinesis>
 } = dual(
   (args) => isPipeline(args[0]),
   <A, E, R, E2, R2>(
@@ -186,50 +212,60 @@ export const foreachBatch: {
       Effect.gen(function* () {
         const source = yield* self.source
         const gracefulStopTimeout = yield* durationOption(
-          "gracefulStopTimeout",
-          options.gracefulStopTimeout,
+          options.gracefulStopTimeout === undefined ? "gracefulShutdownTimeout" : "gracefulStopTimeout",
+          options.gracefulStopTimeout ?? options.gracefulShutdownTimeout,
           Duration.times(source.batchInterval, 10)
         )
-        const store = yield* CheckpointStore
-        const checkpoints = yield* store.load(source.scope)
         const stopRequested = yield* Deferred.make<void>()
+        const input = (yield* source.start) as SourceRun<A>
         if (options.stopWhen !== undefined) {
-          yield* options.stopWhen.pipe(Effect.zipRight(Deferred.succeed(stopRequested, undefined)), Effect.forkScoped)
+          yield* options.stopWhen.pipe(
+            Effect.zipRight(Deferred.succeed(stopRequested, undefined)),
+            Effect.zipRight(input.shutdown),
+            Effect.forkScoped
+          )
         }
-        const drafts = batchChunks(source.open(checkpoints), {
+        const drafts = batchChunks(input.chunks, {
           batchInterval: source.batchInterval,
           maxBatchRecords: source.maxBatchRecords,
           stop: Deferred.await(stopRequested)
         })
         let batchId = 0
+        const step = (summary: PipelineSummary, closed: BatchDraft<A>) =>
+          Effect.gen(function* () {
+            // With leases, a shard lost since its records were read is not delivered: its new owner reads it again.
+            const draft = input.deliverable(closed)
+            let shardsEnded = 0
+            for (const c of draft.checkpoints.values()) if (c._tag === "ShardEnd") shardsEnded++
+            const delivered = draft.records.length > 0 || options.skipEmptyBatches !== true
+            if (delivered) {
+              const records = yield* self.operators(draft.records)
+              yield* sink({
+                batchId: batchId++,
+                records,
+                sourceRecords: draft.records.length,
+                openedAt: new Date(draft.openedAt),
+                closedAt: new Date(draft.closedAt),
+                closedBy: draft.closedBy,
+                checkpoints: draft.checkpoints,
+                millisBehindLatest: draft.millisBehindLatest,
+                fencingTokens: input.fencingTokens(draft)
+              })
+            }
+            yield* input.commit(draft)
+            return {
+              batches: summary.batches + (delivered ? 1 : 0),
+              records: summary.records + draft.records.length,
+              shardsEnded: summary.shardsEnded + shardsEnded
+            }
+          })
         const run = drafts.pipe(
           // The next batch fills while the sink works on this one.
           Stream.buffer({ capacity: 1 }),
           Stream.runFoldEffect({ batches: 0, records: 0, shardsEnded: 0 } as PipelineSummary, (summary, draft) =>
-            Effect.gen(function* () {
-              let shardsEnded = 0
-              for (const c of draft.checkpoints.values()) if (c._tag === "ShardEnd") shardsEnded++
-              const delivered = draft.records.length > 0 || options.skipEmptyBatches !== true
-              if (delivered) {
-                const records = yield* self.operators(draft.records)
-                yield* sink({
-                  batchId: batchId++,
-                  records,
-                  sourceRecords: draft.records.length,
-                  openedAt: new Date(draft.openedAt),
-                  closedAt: new Date(draft.closedAt),
-                  closedBy: draft.closedBy,
-                  checkpoints: draft.checkpoints,
-                  millisBehindLatest: draft.millisBehindLatest
-                })
-              }
-              if (draft.checkpoints.size > 0) yield* store.save(source.scope, draft.checkpoints)
-              return {
-                batches: summary.batches + (delivered ? 1 : 0),
-                records: summary.records + draft.records.length,
-                shardsEnded: summary.shardsEnded + shardsEnded
-              }
-            })
+            input.finishInFlightOnInterrupt
+              ? finishOnInterrupt(step(summary, draft), gracefulStopTimeout, input.shutdown)
+              : step(summary, draft)
           )
         )
         // Once a stop is asked, the drain has `gracefulStopTimeout` to finish.
@@ -241,3 +277,23 @@ export const foreachBatch: {
       })
     )
 )
+
+/**
+ * Runs `effect` so that interrupting the caller lets it finish (for at most `timeout`) instead of
+ * cutting it off: a worker handing its leases over first completes and checkpoints the batch in
+ * its sink, so the next owner does not process it again.
+ */
+const finishOnInterrupt = <A, E, R>(effect: Effect.Effect<A, E, R>, timeout: Duration.Duration, onInterrupt: Effect.Effect<void>) =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function* () {
+      const fiber = yield* Effect.forkDaemon(effect)
+      return yield* restore(Fiber.join(fiber)).pipe(
+        Effect.onInterrupt(() =>
+          onInterrupt.pipe(
+            Effect.zipRight(Effect.ignore(Effect.timeout(Fiber.await(fiber), timeout))),
+            Effect.zipRight(Fiber.interrupt(fiber))
+          )
+        )
+      )
+    })
+  )

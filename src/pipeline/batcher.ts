@@ -1,5 +1,6 @@
 import { Cause, Clock, Duration, Effect, Fiber, Option, Queue, Stream } from "effect"
 import { Checkpoint } from "../checkpoint/index.js"
+import type { ChildShard, LeaseSession } from "../coordinator/index.js"
 import type { BatchCloseReason, BatchDraft, SourceChunk, StreamRecord } from "./Batch.js"
 
 /** How the batcher closes batches. */
@@ -23,6 +24,8 @@ class DraftBuilder<A> {
   readonly records: Array<StreamRecord<A>> = []
   readonly checkpoints = new Map<string, Checkpoint>()
   readonly lag = new Map<string, number>()
+  readonly sessions = new Map<string, LeaseSession>()
+  readonly childShards = new Map<string, ReadonlyArray<ChildShard>>()
   constructor(readonly max: number) {}
 
   get full() {
@@ -30,19 +33,46 @@ class DraftBuilder<A> {
   }
 
   add(chunk: SourceChunk<A>): SourceChunk<A> | undefined {
+    if (chunk.session !== undefined) this.switchSession(chunk.shardId, chunk.session)
     const room = this.max - this.records.length
     const taken = chunk.records.length <= room ? chunk.records : chunk.records.slice(0, room)
     for (const r of taken) this.records.push(r)
     const last = taken[taken.length - 1]
     const whole = taken.length === chunk.records.length
-    if (whole && chunk.shardEnded) this.checkpoints.set(chunk.shardId, Checkpoint.shardEnd)
+    if (whole && chunk.shardEnded) {
+      this.checkpoints.set(chunk.shardId, Checkpoint.shardEnd)
+      if (chunk.childShards !== undefined) this.childShards.set(chunk.shardId, chunk.childShards)
+    }
     else if (last !== undefined) this.checkpoints.set(chunk.shardId, Checkpoint.sequence(last.sequenceNumber))
     if (chunk.millisBehindLatest !== undefined) this.lag.set(chunk.shardId, chunk.millisBehindLatest)
     return whole ? undefined : { ...chunk, records: chunk.records.slice(room) }
   }
 
+  /**
+   * A shard's lease was lost and taken again while this batch filled: what was read under the old
+   * holding is dropped, since the new one reads again from the checkpoint.
+   */
+  private switchSession(shardId: string, session: LeaseSession) {
+    const before = this.sessions.get(shardId)
+    this.sessions.set(shardId, session)
+    if (before === undefined || before === session) return
+    const kept = this.records.filter((r) => r.shardId !== shardId)
+    this.records.length = 0
+    for (const r of kept) this.records.push(r)
+    this.checkpoints.delete(shardId)
+  }
+
   close(openedAt: number, closedAt: number, closedBy: BatchCloseReason): BatchDraft<A> {
-    return { records: this.records, openedAt, closedAt, closedBy, checkpoints: this.checkpoints, millisBehindLatest: this.lag }
+    return {
+      records: this.records,
+      openedAt,
+      closedAt,
+      closedBy,
+      checkpoints: this.checkpoints,
+      millisBehindLatest: this.lag,
+      sessions: this.sessions,
+      childShards: this.childShards
+    }
   }
 }
 

@@ -5,7 +5,7 @@
  */
 export type { Batch, BatchCloseReason, StreamRecord } from "./Batch.js"
 export { GracefulStopTimeout } from "./errors.js"
-export type { KinesisSourceOptions } from "./KinesisSource.js"
+export type { KinesisSourceOptions, LeasedSourceOptions } from "./KinesisSource.js"
 export * as Pipeline from "./PipelineApi.js"
 export type { PipelineError, PipelineSummary, RunOptions } from "./Pipeline.js"
 export { onSignal } from "./signals.js"

@@ -116,11 +116,14 @@ const intervalCount = (option: string, given: number): Effect.Effect<number, Inv
 const isScenario = (faults: NonNullable<PipelineTestOptions["faults"]>): faults is ScenarioPlan =>
   !Array.isArray(faults) && "crashes" in faults
 
+/** What a PipelineTest provides itself: the in-memory Kinesis and checkpoint store. */
+type Provided = Kinesis | CheckpointStore
+
 const make = <A, E, R, E2 = never, R2 = never>(
   pipeline: Pipeline<A, E, R>,
   sink: (batch: Batch<A>) => Effect.Effect<unknown, E2, R2> = () => Effect.void,
   options: PipelineTestOptions = {}
-): Effect.Effect<PipelineTest<A, E | E2>, PipelineError, R | R2 | Scope.Scope> =>
+): Effect.Effect<PipelineTest<A, E | E2>, PipelineError, Exclude<R, Provided> | R2 | Scope.Scope> =>
   Effect.gen(function* () {
     const source = yield* pipeline.source
     const streamName = source.scope.streamName
@@ -165,7 +168,7 @@ const make = <A, E, R, E2 = never, R2 = never>(
       save: (scope, checkpoints) => Effect.zipRight(store.save(scope, checkpoints), crashPoint("checkpoint", true))
     }
     // Restarts happen later, from the test: keep what the pipeline and sink need now.
-    const services = (yield* Effect.context<R | R2>()).pipe(
+    const services = (yield* Effect.context<Exclude<R, Provided> | R2>()).pipe(
       Context.add(Kinesis, faulty.api),
       Context.add(CheckpointStore, checkpointStore)
     )
@@ -367,7 +370,7 @@ export const PipelineTest = {
       /** Without `intervals`: give up draining after this many. Default 100. */
       readonly maxIntervals?: number
     }
-  ): Effect.Effect<ReadonlyArray<Batch<A>>, E | PipelineError | PipelineNotDrained, R> =>
+  ): Effect.Effect<ReadonlyArray<Batch<A>>, E | PipelineError | PipelineNotDrained, Exclude<R, Provided>> =>
     Effect.scoped(
       Effect.gen(function* () {
         const test = yield* make(pipeline, undefined, options)
