@@ -218,6 +218,9 @@ export const foreachBatch: {
         )
         const stopRequested = yield* Deferred.make<void>()
         const input = (yield* source.start) as SourceRun<A>
+        const steps = inFlightSteps(gracefulStopTimeout, input.shutdown)
+        // Added after the source started, so it runs before the source's own finalizers (lease release).
+        if (input.finishInFlightOnInterrupt) yield* Effect.addFinalizer(() => steps.settle)
         if (options.stopWhen !== undefined) {
           yield* options.stopWhen.pipe(
             Effect.zipRight(Deferred.succeed(stopRequested, undefined)),
@@ -263,9 +266,7 @@ export const foreachBatch: {
           // The next batch fills while the sink works on this one.
           Stream.buffer({ capacity: 1 }),
           Stream.runFoldEffect({ batches: 0, records: 0, shardsEnded: 0 } as PipelineSummary, (summary, draft) =>
-            input.finishInFlightOnInterrupt
-              ? finishOnInterrupt(step(summary, draft), gracefulStopTimeout, input.shutdown)
-              : step(summary, draft)
+            input.finishInFlightOnInterrupt ? steps.run(step(summary, draft)) : step(summary, draft)
           )
         )
         // Once a stop is asked, the drain has `gracefulStopTimeout` to finish.
@@ -279,21 +280,30 @@ export const foreachBatch: {
 )
 
 /**
- * Runs `effect` so that interrupting the caller lets it finish (for at most `timeout`) instead of
- * cutting it off: a worker handing its leases over first completes and checkpoints the batch in
- * its sink, so the next owner does not process it again.
+ * Runs each batch step on a fiber of its own, so that interrupting the run does not cut a step
+ * off: a worker handing its leases over first lets the batch in its sink complete and checkpoint,
+ * so the next owner does not process it again. `settle` (a scope finalizer, run before the leases
+ * are released) waits for the step in flight, at most `timeout`, then interrupts it.
  */
-const finishOnInterrupt = <A, E, R>(effect: Effect.Effect<A, E, R>, timeout: Duration.Duration, onInterrupt: Effect.Effect<void>) =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.gen(function* () {
-      const fiber = yield* Effect.forkDaemon(effect)
-      return yield* restore(Fiber.join(fiber)).pipe(
-        Effect.onInterrupt(() =>
-          onInterrupt.pipe(
-            Effect.zipRight(Effect.ignore(Effect.timeout(Fiber.await(fiber), timeout))),
-            Effect.zipRight(Fiber.interrupt(fiber))
-          )
-        )
-      )
-    })
-  )
+const inFlightSteps = (timeout: Duration.Duration, onInterrupt: Effect.Effect<void>) => {
+  let current: Fiber.RuntimeFiber<unknown, unknown> | undefined
+  const run = <A, E, R>(step: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function* () {
+        // restore: the step itself stays interruptible, so a stuck sink can be cut off after the timeout.
+        const fiber = yield* Effect.forkDaemon(restore(step))
+        current = fiber
+        return yield* restore(Fiber.join(fiber)).pipe(Effect.onInterrupt(() => onInterrupt))
+      })
+    )
+  const settle = Effect.suspend(() => {
+    const fiber = current
+    if (fiber === undefined) return Effect.void
+    // Finalizers run uninterruptibly: the wait itself must be interruptible for the timeout to cut it.
+    return Effect.ignore(Effect.timeout(Effect.interruptible(Fiber.await(fiber)), timeout)).pipe(
+      Effect.zipRight(Fiber.interrupt(fiber)),
+      Effect.asVoid
+    )
+  })
+  return { run, settle }
+}
