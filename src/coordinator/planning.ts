@@ -34,8 +34,8 @@ const rotate = <A>(items: ReadonlyArray<A>, seed: string): ReadonlyArray<A> => {
 /**
  * The KCL 2.x balancing rule: aim for ceil(active leases / workers), capped by
  * `maxLeasesForWorker`; take free leases (unowned, expired) first; only when none are free, steal
- * up to `maxLeasesToStealAtOneTime` from the busiest worker if it holds more than the target (or
- * the target while this worker is two or more below it). Loads end within one lease of each other.
+ * up to `maxLeasesToStealAtOneTime` from the busiest worker when it holds two or more leases
+ * more than this one. Loads end within one lease of each other.
  */
 export const planTakes = (input: TakeInput): TakePlan => {
   const active = input.leases.filter((l) => !isEnded(l))
@@ -62,9 +62,11 @@ export const planTakes = (input: TakeInput): TakePlan => {
   if (free.length > 0) return { take: rotate(free, input.workerId).slice(0, need), steal: false }
   let busiest: Array<Lease> = []
   for (const owned of byOwner.values()) if (owned.length > busiest.length) busiest = owned
-  const worthIt = busiest.length > target || (busiest.length === target && mine < target - 1)
-  if (!worthIt) return { take: [], steal: false }
-  return { take: rotate(busiest, input.workerId).slice(0, Math.min(need, input.maxLeasesToStealAtOneTime)), steal: true }
+  // Steal only across a gap of two or more, and at most half the gap: each steal narrows the
+  // spread, so workers settle within one lease of each other instead of stealing back and forth.
+  const steal = Math.min(need, input.maxLeasesToStealAtOneTime, Math.floor((busiest.length - mine) / 2))
+  if (steal <= 0) return { take: [], steal: false }
+  return { take: rotate(busiest, input.workerId).slice(0, steal), steal: true }
 }
 
 /** What a shard sync writes to the lease table. */
