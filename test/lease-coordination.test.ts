@@ -241,6 +241,26 @@ describe("lease coordination in one process (live clock)", () => {
         expect(leases.map((l) => [l.shardId, l.parentShardIds])).toEqual([[low, ["shardId-000000000000"]], [high, ["shardId-000000000000"]]])
       }))
 
+    it.scoped("two generations of resharding (split, then merge the children): nothing is read twice", () =>
+      Effect.gen(function* () {
+        const memory = yield* MemoryKinesis
+        const store = yield* LeaseStore
+        yield* memory.createStream("twice", 1)
+        const workers = yield* makeWorkers({ streamName: "twice", leases: { shardSyncInterval: "300 millis" } })
+        yield* workers.start("w1")
+        const rowsOf = Effect.map(store.list(scope("twice")), (l) => l.map((x) => x.shardId))
+        yield* putKeys("twice", 0, 20)
+        const [low, high] = yield* memory.splitShard("twice", "shardId-000000000000")
+        yield* putKeys("twice", 20, 20)
+        yield* waitUntil("the first parent's row is cleaned up", Effect.map(rowsOf, (ids) => !ids.includes("shardId-000000000000")))
+        const merged = yield* memory.mergeShards("twice", low, high)
+        yield* putKeys("twice", 40, 20)
+        yield* waitUntil("only the merged shard's row is left", Effect.map(rowsOf, (ids) => ids.length === 1 && ids[0] === merged))
+        yield* Effect.sleep("1500 millis")
+        expect(workers.seen.length).toBe(60)
+        expect(yield* rowsOf).toEqual([merged])
+      }))
+
     it.scoped("a parent past retention (gone from ListShards, reads refused) does not block its children", () =>
       Effect.gen(function* () {
         const memory = yield* MemoryKinesis

@@ -112,6 +112,12 @@ describe("planShardSync (lease rows from ListShards)", () => {
     expect(planShardSync(shards, both.slice(1), "TRIM_HORIZON", true).create).toEqual([])
   })
 
+  it("after two generations of resharding, the cleaned-up grandparent is not created again", () => {
+    const shards = [shard(0, [], true), shard(1, [0], true), shard(2, [0], true), shard(3, [1, 2])]
+    const merged = { ...lease(3, "a", { checkpoint: Checkpoint.sequence("123") }), parentShardIds: [id(1), id(2)] }
+    expect(planShardSync(shards, [merged], "TRIM_HORIZON", true).create).toEqual([])
+  })
+
   it("a row whose shard left the listing is deleted, unless it is newer than the listing", () => {
     const plan = planShardSync([shard(1), shard(2)], [lease(0, "a"), lease(1, "a"), lease(7, undefined)], "TRIM_HORIZON", true)
     expect(plan.remove).toEqual([id(0)])

@@ -91,7 +91,7 @@ const shardOrder = (shardId: string): number => {
  * - A scope's first sync creates rows starting at `initial` (under LATEST, closed shards get no row:
  *   nothing in them is new); later syncs create rows for new shards at TRIM_HORIZON, since
  *   everything in a shard born after the start is new.
- * - A closed shard gets no row once any child has one: it was read and cleaned up before.
+ * - A closed shard gets no row once any descendant has one: it was read and cleaned up before.
  * - Rows learn their children from the listing's parent ids (a service that names ChildShards
  *   writes them at the shard's end, earlier).
  * - Ended rows are deleted once every child has started (holds a checkpoint), when `cleanup`.
@@ -114,12 +114,33 @@ export const planShardSync = (
       children.set(parent, list)
     }
   }
+  // Children named only by ChildShards (a listing may lag behind) count too.
+  for (const lease of leases) {
+    for (const parent of lease.parentShardIds) {
+      const list = children.get(parent) ?? []
+      if (!list.includes(lease.shardId)) list.push(lease.shardId)
+      children.set(parent, list)
+    }
+  }
+  /** Whether any child, grandchild, ... has a row: then the shard was read and cleaned up before. */
+  const hasDescendantRow = (shardId: string): boolean => {
+    const stack = [...(children.get(shardId) ?? [])]
+    const visited = new Set<string>()
+    while (stack.length > 0) {
+      const c = stack.pop()!
+      if (visited.has(c)) continue
+      visited.add(c)
+      if (rows.has(c)) return true
+      stack.push(...(children.get(c) ?? []))
+    }
+    return false
+  }
   const firstSync = leases.length === 0
   const create: Array<NewLease> = []
   for (const shard of shards) {
     if (rows.has(shard.shardId)) continue
     const kids = children.get(shard.shardId) ?? []
-    if (shard.closed && kids.some((c) => rows.has(c))) continue
+    if (shard.closed && hasDescendantRow(shard.shardId)) continue
     if (firstSync && initial === "LATEST" && shard.closed) continue
     create.push({
       shardId: shard.shardId,
