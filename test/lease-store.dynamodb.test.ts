@@ -65,3 +65,17 @@ describe("DynamoDB lease table", () => {
       expect(store.name).toBe("dynamodb:shardline-leases")
     }).pipe(Effect.provide(dynamoLeaseStoreLayer()), Effect.scoped))
 })
+
+describe("DynamoDB lease store with a client of your own", () => {
+  it.scoped("uses it as is (and leaves it open)", () =>
+    Effect.gen(function* () {
+      const { endpoint } = yield* startDynalite
+      const client = yield* rawClient(endpoint)
+      const store = yield* Effect.scoped(makeDynamoDbLeaseStore({ tableName: "own-client", client }))
+      const scope = freshScope()
+      // The store's scope is closed: the client is still usable by its owner.
+      yield* Effect.promise(() => client.send(new DescribeTableCommand({ TableName: "own-client" })))
+      expect(store.name).toBe("dynamodb:own-client")
+      expect(scope.applicationName).toContain("app")
+    }))
+})

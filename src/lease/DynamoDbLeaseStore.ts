@@ -1,9 +1,5 @@
-import type {
-  AttributeValue,
-  DynamoDBClient,
-  DynamoDBClientConfig,
-  TableDescription
-} from "@aws-sdk/client-dynamodb"
+import type { AttributeValue, DynamoDBClientConfig, TableDescription } from "@aws-sdk/client-dynamodb"
+import type { KinesisClientConfig } from "@aws-sdk/client-kinesis"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import { Effect, Schedule, type Scope } from "effect"
 import { importOptional, type MissingDependency } from "../internal/optionalDependency.js"
@@ -43,10 +39,17 @@ export interface DynamoDbLeaseStoreOptions {
   readonly region?: string
   /** Endpoint override, e.g. dynalite's `http://127.0.0.1:4567`; then an HTTP/1.1 handler is used. */
   readonly endpoint?: string
-  readonly credentials?: DynamoDBClientConfig["credentials"]
-  readonly requestHandler?: DynamoDBClientConfig["requestHandler"]
-  /** A client of your own, used as is (and not destroyed by shardline). */
-  readonly client?: DynamoDBClient
+  // The option types come from the Kinesis client (a dependency), not the optional DynamoDB one, so
+  // the declarations type-check where @aws-sdk/client-dynamodb is not installed. Same shapes.
+  readonly credentials?: KinesisClientConfig["credentials"]
+  readonly requestHandler?: KinesisClientConfig["requestHandler"]
+  /** A `DynamoDBClient` of your own, used as is (and not destroyed by shardline). */
+  readonly client?: DynamoDbClientLike
+}
+
+/** What shardline needs of a `DynamoDBClient`. */
+export interface DynamoDbClientLike {
+  readonly send: (command: never, options?: { readonly abortSignal?: AbortSignal }) => Promise<unknown>
 }
 
 const TABLE_NAME = /^[a-zA-Z0-9_.-]{3,255}$/
@@ -73,7 +76,7 @@ const isRetryable = (e: unknown): boolean => {
 /** With an endpoint override (dynalite, LocalStack), HTTP/1.1; otherwise the SDK's own default. */
 const handlerOf = (options: DynamoDbLeaseStoreOptions): Pick<DynamoDBClientConfig, "requestHandler"> =>
   options.requestHandler !== undefined
-    ? { requestHandler: options.requestHandler }
+    ? { requestHandler: options.requestHandler as NonNullable<DynamoDBClientConfig["requestHandler"]> }
     : options.endpoint !== undefined
       ? { requestHandler: new NodeHttpHandler() }
       : {}
@@ -151,7 +154,7 @@ export const makeDynamoDbLeaseStore = (
             new sdk.DynamoDBClient({
               ...(options.region === undefined ? {} : { region: options.region }),
               ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
-              ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+              ...(options.credentials === undefined ? {} : { credentials: options.credentials as NonNullable<DynamoDBClientConfig["credentials"]> }),
               ...handlerOf(options),
               // Retries are ours (a Schedule), so the SDK makes one attempt.
               maxAttempts: 1
@@ -166,7 +169,7 @@ export const makeDynamoDbLeaseStore = (
     /** Sends a command; `conditionFailed` answers when the condition did not hold. */
     const send = <O>(operation: string, command: object): Effect.Effect<O, LeaseStoreError | "ConditionFailed"> =>
       Effect.tryPromise({
-        try: (signal) => client.send(command as never, { abortSignal: signal }) as Promise<O>,
+        try: (signal) => (client as DynamoDbClientLike).send(command as never, { abortSignal: signal }) as Promise<O>,
         catch: (cause) => cause
       }).pipe(
         Effect.retry({ schedule: retry, while: isRetryable }),
