@@ -86,5 +86,8 @@ describe("LocalKinesis", () => {
       expect(error).toMatchObject({ packageName: "shardline-no-such-package", feature: "The test feature" })
       expect(error.message).toContain("npm install --save-dev shardline-no-such-package")
       expect(error.message).toContain("The test feature")
+      // A runtime package (a lease store driver) goes to dependencies, not devDependencies.
+      const runtime = yield* Effect.flip(importOptional("shardline-no-such-package", "A store", { dev: false }))
+      expect(runtime.message).toContain("Install it with: npm install shardline-no-such-package")
     }))
 })

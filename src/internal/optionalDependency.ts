@@ -9,11 +9,13 @@ export class MissingDependency extends Data.TaggedError("MissingDependency")<{
   readonly packageName: string
   /** What needed it, e.g. `LocalKinesis`. */
   readonly feature: string
+  /** Whether the package belongs in devDependencies (an emulator) rather than dependencies (a store). */
+  readonly dev?: boolean
   readonly cause?: unknown
 }> {
   override get message() {
     return `${this.feature} needs the optional package "${this.packageName}", which is not installed. ` +
-      `Install it with: npm install --save-dev ${this.packageName}`
+      `Install it with: npm install ${this.dev === false ? "" : "--save-dev "}${this.packageName}`
   }
 }
 
@@ -52,13 +54,17 @@ const interop = (namespace: unknown): unknown => {
  * const kinesalite = yield* importOptional<typeof import("kinesalite")>("kinesalite", "LocalKinesis")
  * ```
  */
-export const importOptional = <M>(packageName: string, feature: string): Effect.Effect<M, MissingDependency> =>
+export const importOptional = <M>(
+  packageName: string,
+  feature: string,
+  options: { readonly dev?: boolean } = {}
+): Effect.Effect<M, MissingDependency> =>
   Effect.tryPromise({
     try: () => import(packageName) as Promise<unknown>,
     catch: (cause) => cause
   }).pipe(
     Effect.map((namespace) => interop(namespace) as M),
     Effect.catchAll((cause) =>
-      isNotFound(cause) ? Effect.fail(new MissingDependency({ packageName, feature, cause })) : Effect.die(cause)
+      isNotFound(cause) ? Effect.fail(new MissingDependency({ packageName, feature, cause, ...options })) : Effect.die(cause)
     )
   )

@@ -145,7 +145,7 @@ export const makeDynamoDbLeaseStore = (
         reason: `option tableName: ${JSON.stringify(tableName)} is not a DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, _ . -)`
       })
     }
-    const sdk = yield* importOptional<DynamoModule>("@aws-sdk/client-dynamodb", "LeaseStore.layerDynamoDB")
+    const sdk = yield* importOptional<DynamoModule>("@aws-sdk/client-dynamodb", "LeaseStore.layerDynamoDB", { dev: false })
     const client =
       options.client ??
       (yield* Effect.acquireRelease(

@@ -185,7 +185,7 @@ export const makeSqliteLeaseStore = (
     const invalid = validate(options)
     if (invalid !== undefined) return yield* Effect.fail(error("open", invalid))
 
-    const Sqlite = yield* importOptional<Driver>("better-sqlite3", "LeaseStore.layerSqlite")
+    const Sqlite = yield* importOptional<Driver>("better-sqlite3", "LeaseStore.layerSqlite", { dev: false })
     yield* Effect.tryPromise({
       try: () => mkdir(dirname(path), { recursive: true }),
       catch: (cause) => error("open", `cannot create the folder of the database: ${describe(cause, busyTimeout)}`, cause)
