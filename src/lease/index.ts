@@ -13,5 +13,5 @@ export {
   type NewLease
 } from "./Lease.js"
 export { LeaseStore, type LeaseStoreApi, makeMemoryLeaseStore } from "./LeaseStore.js"
-export { type DynamoDbLeaseStoreOptions } from "./DynamoDbLeaseStore.js"
+export { type DynamoDbClientLike, type DynamoDbLeaseStoreOptions } from "./DynamoDbLeaseStore.js"
 export { type SqliteLeaseStoreOptions } from "./SqliteLeaseStore.js"

@@ -1,11 +1,19 @@
+// The part of dynalite (which ships no types) that the tests use. Not named dynalite.d.ts: next to
+// dynalite.ts, TypeScript would take that for the declaration of dynalite.ts and leave it out.
 declare module "dynalite" {
-  import type { Server } from "node:http"
   interface DynaliteOptions {
-    readonly path?: string
+    /** Milliseconds a table stays CREATING / DELETING / UPDATING; dynalite defaults to 500. */
     readonly createTableMs?: number
     readonly deleteTableMs?: number
     readonly updateTableMs?: number
+    /** A LevelDB directory; in memory when left out. */
+    readonly path?: string
   }
-  function dynalite(options?: DynaliteOptions): Server
-  export default dynalite
+
+  /** An `http.Server` whose `close` also closes dynalite's database. */
+  type DynaliteServer = import("node:http").Server
+
+  function dynalite(options?: DynaliteOptions): DynaliteServer
+
+  export = dynalite
 }
