@@ -175,7 +175,8 @@ export const makeCoordinator = <E, R>(
           }
         })
       )
-    const renewRound = Effect.forEach([...sessions.values()], renewOne, { concurrency: 8, discard: true })
+    // Suspended: the sessions are read at each round, not once when the loop is built.
+    const renewRound = Effect.suspend(() => Effect.forEach([...sessions.values()], renewOne, { concurrency: 8, discard: true }))
 
     // ---- taking
     const takeRound = Effect.gen(function* () {
