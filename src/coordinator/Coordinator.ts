@@ -104,8 +104,12 @@ export const makeCoordinator = <E, R>(
     const { hooks, workerId } = settings
     const failoverMillis = Duration.toMillis(settings.failoverTime)
     const sessions = new Map<string, Session>()
-    /** The last owner and counter seen per lease, and since when: a lease is expired when they stand still for failoverTime. */
-    const observed = new Map<string, { owner: string | undefined; counter: number; since: number }>()
+    /**
+     * The last owner and counter seen per lease, since when they stand (the round before the one
+     * that saw them change: the write happened in between), and when they were last seen. A lease
+     * whose counter stands still for failoverTime is expired.
+     */
+    const observed = new Map<string, { owner: string | undefined; counter: number; since: number; seenAt: number }>()
     const assignments = yield* Queue.unbounded<Assignment>()
     const syncRequests = yield* Queue.sliding<void>(1)
     let stopping = false
@@ -187,7 +191,9 @@ export const makeCoordinator = <E, R>(
       for (const lease of leases) {
         const seen = observed.get(lease.shardId)
         if (seen === undefined || seen.owner !== lease.owner || seen.counter !== lease.counter) {
-          observed.set(lease.shardId, { owner: lease.owner, counter: lease.counter, since: now })
+          observed.set(lease.shardId, { owner: lease.owner, counter: lease.counter, since: seen?.seenAt ?? now, seenAt: now })
+        } else {
+          seen.seenAt = now
         }
       }
       for (const id of [...observed.keys()]) if (!rows.has(id)) observed.delete(id)

@@ -48,7 +48,9 @@ export interface LeaseCoordinationOptions {
   readonly workerId?: string
   /**
    * A lease whose counter has not moved for this long is expired and may be taken by another
-   * worker; holders renew every third of it. Default 10 s (the KCL's failoverTimeMillis).
+   * worker; holders renew every third of it. Workers see a counter move at their take rounds
+   * (every sixth), so an expiry is declared between 5/6 of this and this plus a sixth after the
+   * holder's last renewal. Default 10 s (the KCL's failoverTimeMillis).
    */
   readonly failoverTime?: Duration.DurationInput
   /** How often the shard list is synced into the lease table (also on every shard end). Default 60 s. */
