@@ -105,9 +105,9 @@ export const makeCoordinator = <E, R>(
     const failoverMillis = Duration.toMillis(settings.failoverTime)
     const sessions = new Map<string, Session>()
     /**
-     * The last owner and counter seen per lease, since when they stand (the round before the one
-     * that saw them change: the write happened in between), and when they were last seen. A lease
-     * whose counter stands still for failoverTime is expired.
+     * The last owner and counter seen per lease, since when they stand (halfway between the round
+     * that saw them change and the one before: the write happened in between), and when they were
+     * last seen. A lease whose counter stands still for failoverTime is expired.
      */
     const observed = new Map<string, { owner: string | undefined; counter: number; since: number; seenAt: number }>()
     const assignments = yield* Queue.unbounded<Assignment>()
@@ -191,7 +191,9 @@ export const makeCoordinator = <E, R>(
       for (const lease of leases) {
         const seen = observed.get(lease.shardId)
         if (seen === undefined || seen.owner !== lease.owner || seen.counter !== lease.counter) {
-          observed.set(lease.shardId, { owner: lease.owner, counter: lease.counter, since: seen?.seenAt ?? now, seenAt: now })
+          // The write happened between the previous round and this one: date it halfway.
+          const since = seen === undefined ? now : Math.round((seen.seenAt + now) / 2)
+          observed.set(lease.shardId, { owner: lease.owner, counter: lease.counter, since, seenAt: now })
         } else {
           seen.seenAt = now
         }

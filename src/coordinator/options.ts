@@ -48,8 +48,8 @@ export interface LeaseCoordinationOptions {
   readonly workerId?: string
   /**
    * A lease whose counter has not moved for this long is expired and may be taken by another
-   * worker; holders renew every third of it. Workers see a counter move at their take rounds
-   * (every sixth), so an expiry is declared between 5/6 of this and this plus a sixth after the
+   * worker; holders renew every third of it. Other workers notice a counter move at their take
+   * rounds (every sixth of it), so they declare the expiry between 11/12 and 5/4 of it after the
    * holder's last renewal. Default 10 s (the KCL's failoverTimeMillis).
    */
   readonly failoverTime?: Duration.DurationInput
