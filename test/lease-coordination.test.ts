@@ -5,8 +5,10 @@ import {
   Kinesis,
   type KinesisApi,
   KinesisResourceNotFound,
+  type HeldLease,
   type Lease,
   type LeaseLossReason,
+  type LeaseScope,
   LeaseStore
 } from "../src/index.js"
 import { MemoryKinesis } from "../src/testing/index.js"
@@ -98,6 +100,21 @@ describe("lease coordination in one process (live clock)", () => {
         expect(workers.seen.length).toBe(400)
         // Each lease was checkpointed by w1 before w2 took it: w2 read on from there.
         expect(workers.seen.filter((s) => s.worker === "w2").length).toBeGreaterThan(200)
+      }))
+
+    it.scoped("a renewal cut off by the stop after it landed does not leave the lease owned", () =>
+      Effect.gen(function* () {
+        const memory = yield* MemoryKinesis
+        const store = yield* LeaseStore
+        yield* memory.createStream("late-renewal", 1)
+        // Renewals are written at once but answered late, so a stop often interrupts one in between.
+        const slow = { ...store, renew: (scope: LeaseScope, held: HeldLease) => Effect.zipLeft(store.renew(scope, held), Effect.sleep("250 millis")) }
+        const workers = yield* makeWorkers({ streamName: "late-renewal" }).pipe(Effect.provideService(LeaseStore, slow))
+        yield* workers.start("w1")
+        yield* waitUntil("w1 renewed a few times", Effect.map(workers.leases, (l) => (l[0]?.counter ?? 0) >= 4))
+        yield* workers.stop("w1")
+        const [lease] = yield* workers.leases
+        expect(lease?.owner).toBeUndefined()
       }))
 
     it.scoped("interrupting a worker lets the batch in its sink finish and checkpoint before the leases are released", () =>

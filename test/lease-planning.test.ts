@@ -35,6 +35,13 @@ describe("planTakes (the KCL balancing rule)", () => {
     expect(expired.take.map((l) => l.shardId)).toEqual([id(0)])
   })
 
+  it("does not steal while another worker's lease looks abandoned (its leases are about to come free)", () => {
+    const leases = [lease(0, "w1"), lease(1, "w1"), lease(2, "w2"), lease(3, "w2"), lease(4, "w3"), lease(5, "w3"), lease(6, "w3"), lease(7, "w3")]
+    const base = { leases, workerId: "w1", held: new Set([id(0), id(1)]), expired: () => false, maxLeasesForWorker: Infinity, maxLeasesToStealAtOneTime: 1 }
+    expect(planTakes(base).steal).toBe(true)
+    expect(planTakes({ ...base, suspect: (l) => l.owner === "w2" })).toEqual({ take: [], steal: false })
+  })
+
   it("never takes past maxLeasesForWorker", () => {
     const leases = Array.from({ length: 6 }, (_, i) => lease(i, undefined))
     const plan = planTakes({ leases, workerId: "a", held: new Set(), expired: () => false, maxLeasesForWorker: 2, maxLeasesToStealAtOneTime: 1 })

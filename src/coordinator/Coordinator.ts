@@ -183,6 +183,12 @@ export const makeCoordinator = <E, R>(
     const renewRound = Effect.suspend(() => Effect.forEach([...sessions.values()], renewOne, { concurrency: 8, discard: true }))
 
     // ---- taking
+    const renewMillis = Duration.toMillis(settings.renewInterval)
+    /** How long an owned lease's counter has stood still, as far as this worker has seen. */
+    const standingStill = (lease: Lease, now: number): number => {
+      const seen = observed.get(lease.shardId)
+      return lease.owner === undefined || seen === undefined ? 0 : now - seen.since
+    }
     const takeRound = Effect.gen(function* () {
       if (stopping) return
       const leases = yield* store.list(scope)
@@ -210,10 +216,8 @@ export const makeCoordinator = <E, R>(
         leases,
         workerId,
         held: new Set(sessions.keys()),
-        expired: (lease) => {
-          const seen = observed.get(lease.shardId)
-          return lease.owner !== undefined && seen !== undefined && now - seen.since >= failoverMillis
-        },
+        expired: (lease) => standingStill(lease, now) >= failoverMillis,
+        suspect: (lease) => standingStill(lease, now) >= 2 * renewMillis,
         maxLeasesForWorker: settings.maxLeasesForWorker,
         maxLeasesToStealAtOneTime: settings.maxLeasesToStealAtOneTime
       })
@@ -254,6 +258,13 @@ export const makeCoordinator = <E, R>(
               yield* Deferred.succeed(session.signal, undefined)
             })
           )
+        }
+        // A renewal or take cut off by the shutdown may still have landed, leaving a row owned by
+        // this worker at a counter it never learned: release whatever the table says is still ours.
+        const leftovers = yield* Effect.orElseSucceed(store.list(scope), () => [] as ReadonlyArray<Lease>)
+        for (const lease of leftovers) {
+          if (lease.owner !== workerId || isEnded(lease)) continue
+          yield* Effect.ignore(store.release(scope, { shardId: lease.shardId, owner: workerId, counter: lease.counter }))
         }
       })
     )

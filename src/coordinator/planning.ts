@@ -12,6 +12,12 @@ export interface TakeInput {
   readonly held: ReadonlySet<string>
   /** Whether a lease's counter has stood still for the failover time. */
   readonly expired: (lease: Lease) => boolean
+  /**
+   * Whether a lease's counter has stood still long enough (two renewals missed) that its owner may
+   * be dead. While any is, nobody steals: the loads are about to change as its leases expire, and
+   * a steal now would cut a live worker's batch short for nothing.
+   */
+  readonly suspect?: (lease: Lease) => boolean
   readonly maxLeasesForWorker: number
   readonly maxLeasesToStealAtOneTime: number
 }
@@ -60,6 +66,9 @@ export const planTakes = (input: TakeInput): TakePlan => {
   const need = target - mine
   if (need <= 0) return { take: [], steal: false }
   if (free.length > 0) return { take: rotate(free, input.workerId).slice(0, need), steal: false }
+  if (input.suspect !== undefined && [...byOwner.values()].some((owned) => owned.some(input.suspect!))) {
+    return { take: [], steal: false }
+  }
   let busiest: Array<Lease> = []
   for (const owned of byOwner.values()) if (owned.length > busiest.length) busiest = owned
   // Steal only across a gap of two or more, and at most half the gap: each steal narrows the
