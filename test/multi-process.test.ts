@@ -233,6 +233,35 @@ const inTable = <R, A>(
   body: (table: Table) => Effect.Effect<A, unknown, Scope.Scope | LocalKinesis | Kinesis | LeaseStore>
 ) => Effect.flatMap(kind.table(tag), (table) => body(table).pipe(Effect.provide(table.layer), Effect.orDie))
 
+/**
+ * Stops producing, waits until every record produced was delivered by some worker, stops the
+ * survivors gracefully, and counts deliveries per record.
+ */
+const finishRun = (
+  producer: { readonly stop: Effect.Effect<void>; readonly produced: ReadonlyArray<{ readonly value: string }> },
+  workers: ReadonlyArray<WorkerProcess>,
+  survivors: ReadonlyArray<WorkerProcess>
+) =>
+  Effect.gen(function* () {
+    yield* Effect.sleep("1 second")
+    yield* producer.stop
+    const produced = producer.produced
+    const wanted = valuesIn(produced)
+    yield* pollUntil(
+      `every one of the ${wanted.size} records produced is delivered`,
+      Effect.sync(() => valuesIn(deliveries(workers))),
+      (seen) => [...wanted].every((v) => seen.has(v)),
+      (seen) => `missing ${[...wanted].filter((v) => !seen.has(v)).slice(0, 10).join(", ")}...`,
+      15_000
+    )
+    yield* Effect.sleep(`${BATCH * 2} millis`)
+    yield* Effect.forEach(survivors, (w) => stopGracefully(w), { concurrency: "unbounded" })
+    const delivered = deliveries(workers)
+    const counts = new Map<string, number>()
+    for (const d of delivered) counts.set(d.value, (counts.get(d.value) ?? 0) + 1)
+    return { produced, wanted, delivered, counts }
+  })
+
 const storeTests = <R>(it: Vitest.MethodsNonLive<LocalKinesis | Kinesis | R, true>, kind: StoreKind<R>) => {
   it.scoped(`(a) ${kind.name}: three worker processes converge, each shard owned by exactly one live worker, 2 or 3 each`, () =>
     inTable(kind, "converge", (table) =>
@@ -295,23 +324,7 @@ const storeTests = <R>(it: Vitest.MethodsNonLive<LocalKinesis | Kinesis | R, tru
         expect(takeover).toBeGreaterThanOrEqual(FAILOVER - RENEWAL - TAKE - TOLERANCE)
         expect((yield* victim.exited).signal).toBe("SIGKILL")
 
-        yield* Effect.sleep("1 second")
-        yield* producer.stop
-        const produced = producer.produced
-        const wanted = valuesIn(produced)
-        yield* pollUntil(
-          `every one of the ${wanted.size} records produced is delivered`,
-          Effect.sync(() => valuesIn(deliveries(workers))),
-          (seen) => [...wanted].every((v) => seen.has(v)),
-          (seen) => `missing ${[...wanted].filter((v) => !seen.has(v)).slice(0, 10).join(", ")}...`,
-          15_000
-        )
-        yield* Effect.sleep(`${BATCH * 2} millis`)
-        yield* Effect.forEach(survivors, (w) => stopGracefully(w), { concurrency: "unbounded" })
-
-        const delivered = deliveries(workers)
-        const counts = new Map<string, number>()
-        for (const d of delivered) counts.set(d.value, (counts.get(d.value) ?? 0) + 1)
+        const { produced, wanted, delivered, counts } = yield* finishRun(producer, workers, survivors)
         const duplicates = [...counts].filter(([, n]) => n > 1).map(([v]) => v)
         const victimBatches = victim.batches()
         const lastBatch = victimBatches[victimBatches.length - 1]!
@@ -399,22 +412,7 @@ const storeTests = <R>(it: Vitest.MethodsNonLive<LocalKinesis | Kinesis | R, tru
         expect(victim.events.some((e) => e.type === "stopped")).toBe(true)
         expect(victim.leaseEvents().some((e) => e.event === "shutdown")).toBe(true)
 
-        yield* Effect.sleep("1 second")
-        yield* producer.stop
-        const wanted = valuesIn(producer.produced)
-        yield* pollUntil(
-          `every one of the ${wanted.size} records produced is delivered`,
-          Effect.sync(() => valuesIn(deliveries(workers))),
-          (seen) => [...wanted].every((v) => seen.has(v)),
-          (seen) => `missing ${[...wanted].filter((v) => !seen.has(v)).slice(0, 10).join(", ")}...`,
-          15_000
-        )
-        yield* Effect.sleep(`${BATCH * 2} millis`)
-        yield* Effect.forEach(survivors, (w) => stopGracefully(w), { concurrency: "unbounded" })
-
-        const delivered = deliveries(workers)
-        const counts = new Map<string, number>()
-        for (const d of delivered) counts.set(d.value, (counts.get(d.value) ?? 0) + 1)
+        const { wanted, delivered, counts } = yield* finishRun(producer, workers, survivors)
         const duplicates = [...counts].filter(([, n]) => n > 1)
         console.log(
           `[${kind.name}] produced ${producer.produced.length}, delivered ${delivered.length} (${counts.size} distinct), ` +

@@ -1,6 +1,5 @@
-import type { Server } from "node:http"
-import type { AddressInfo, Socket } from "node:net"
 import { Context, Data, Effect, Layer, Schedule, type Scope } from "effect"
+import { type ListeningServer, listenServer } from "../internal/listenServer.js"
 import { importOptional, type MissingDependency } from "../internal/optionalDependency.js"
 import {
   Kinesis,
@@ -57,11 +56,7 @@ export type LocalKinesisError = MissingDependency | EmulatorStartError | Kinesis
 
 type Kinesalite = typeof import("kinesalite")
 
-interface Running {
-  readonly server: Server
-  readonly port: number
-  readonly stop: Effect.Effect<void>
-}
+type Running = ListeningServer
 
 const region = "us-east-1"
 const credentials = { accessKeyId: "shardline-local", secretAccessKey: "shardline-local" } as const
@@ -70,33 +65,12 @@ const credentials = { accessKeyId: "shardline-local", secretAccessKey: "shardlin
 const activePolls = Schedule.intersect(Schedule.spaced("10 millis"), Schedule.recurs(500))
 
 const listen = (kinesalite: Kinesalite, host: string, port: number): Effect.Effect<Running, EmulatorStartError> =>
-  Effect.async<Running, EmulatorStartError>((resume) => {
-    const failed = (cause: unknown) =>
-      resume(Effect.fail(new EmulatorStartError({ emulator: "kinesalite", host, port, cause })))
-    try {
-      const server = kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 100_000 })
-      const sockets = new Set<Socket>()
-      let closing = false
-      server.on("connection", (socket: Socket) => {
-        // A connection arriving while closing would keep `close` waiting for it.
-        if (closing) return socket.destroy()
-        sockets.add(socket)
-        socket.once("close", () => sockets.delete(socket))
-      })
-      const stop = Effect.async<void>((done) => {
-        closing = true
-        server.close(() => done(Effect.void))
-        for (const socket of sockets) socket.destroy()
-      })
-      server.once("error", failed)
-      server.listen(port, host, () => {
-        server.off("error", failed)
-        resume(Effect.succeed({ server, port: (server.address() as AddressInfo).port, stop }))
-      })
-    } catch (cause) {
-      failed(cause)
-    }
-  })
+  listenServer(
+    () => kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 100_000 }),
+    host,
+    port,
+    (cause) => new EmulatorStartError({ emulator: "kinesalite", host, port, cause })
+  )
 
 const endpointOf = (host: string, port: number): string => {
   const reachable = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host
