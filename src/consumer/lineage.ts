@@ -12,7 +12,8 @@ export interface LineageState {
   readonly started: ReadonlySet<string>
 }
 
-const parentsOf = (shard: ShardInfo): ReadonlyArray<string> =>
+/** A shard's parents: one after a split, two after a merge, none for a shard the stream began with. */
+export const parentsOf = (shard: ShardInfo): ReadonlyArray<string> =>
   [shard.parentShardId, shard.adjacentParentShardId].filter((p): p is string => p !== undefined)
 
 /**

@@ -5,11 +5,12 @@ import {
   type HeldLease,
   isEnded,
   type Lease,
-  LeaseLost,
+  type LeaseLost,
   type LeaseScope,
   LeaseStore,
   type LeaseStoreError
 } from "../lease/index.js"
+import { leaseLost } from "../lease/Lease.js"
 import type { CoordinatorSettings, LeaseLossReason } from "./options.js"
 import { parentsDone, planShardSync, planTakes } from "./planning.js"
 
@@ -135,15 +136,7 @@ export const makeCoordinator = <E, R>(
       })
 
     const lostTo = (session: Session, operation: "renew" | "checkpoint", lease: Lease | undefined) =>
-      new LeaseLost({
-        operation,
-        streamName: scope.streamName,
-        applicationName: scope.applicationName,
-        shardId: session.shardId,
-        owner: workerId,
-        expectedCounter: session.counter,
-        current: lease === undefined ? undefined : { owner: lease.owner, counter: lease.counter }
-      })
+      leaseLost(operation, scope, session.shardId, workerId, session.counter, lease)
 
     // ---- shard sync
     const sync = Effect.gen(function* () {

@@ -1,5 +1,5 @@
-import type { ShardInfo } from "../consumer/index.js"
-import type { InitialPosition } from "../consumer/index.js"
+import type { InitialPosition, ShardInfo } from "../consumer/index.js"
+import { parentsOf } from "../consumer/lineage.js"
 import { isEnded, type Lease, type NewLease } from "../lease/index.js"
 
 // The coordinator's decisions as pure functions of what it read, so they can be tested alone.
@@ -85,9 +85,6 @@ export interface SyncPlan {
   /** Rows to delete: ended shards whose children all started, and shards gone from the stream. */
   readonly remove: ReadonlyArray<string>
 }
-
-const parentsOf = (shard: ShardInfo): ReadonlyArray<string> =>
-  [shard.parentShardId, shard.adjacentParentShardId].filter((p): p is string => p !== undefined)
 
 /** Kinesis numbers shards in creation order (`shardId-000000000012`): compares by that number. */
 const shardOrder = (shardId: string): number => {

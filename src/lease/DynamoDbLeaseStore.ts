@@ -14,7 +14,8 @@ import {
   fromRow,
   type HeldLease,
   type Lease,
-  LeaseLost,
+  type LeaseLost,
+  leaseLost,
   type LeaseRow,
   type LeaseScope,
   LeaseStoreError,
@@ -510,15 +511,7 @@ const leaseTable = (sdk: Sdk, r: Requests, tableName: string): LeaseStoreApi => 
       Effect.flatMap((out) => decode(operation, out.Attributes ?? {})),
       Effect.catchTag("ConditionFailed", (failed) =>
         Effect.flatMap(foundAfter(operation, scope, shardId, failed), (current) =>
-          Effect.fail(new LeaseLost({
-            operation,
-            streamName: scope.streamName,
-            applicationName: scope.applicationName,
-            shardId,
-            owner: writer,
-            expectedCounter: expected.counter,
-            current: current === undefined ? undefined : { owner: current.owner, counter: current.counter }
-          }))))
+          Effect.fail(leaseLost(operation, scope, shardId, writer, expected.counter, current))))
     )
   }
 

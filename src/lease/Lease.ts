@@ -121,7 +121,8 @@ export class LeaseStoreError extends Data.TaggedError("LeaseStoreError")<{
 
 // ---- The transitions every store applies (the memory store directly, the others as conditional updates).
 
-const lost = (
+/** The {@link LeaseLost} for a write conditional on `expectedCounter`, given the row as found. */
+export const leaseLost = (
   operation: LeaseWrite,
   scope: LeaseScope,
   shardId: string,
@@ -153,7 +154,7 @@ export const LeaseTransition = {
   /** Take: the row must still be at `expected` (owner and counter); the new owner gets counter + 1. */
   take: (scope: LeaseScope, shardId: string, current: Lease | undefined, expected: { readonly owner: string | undefined; readonly counter: number }, newOwner: string): Transition =>
     current === undefined || current.owner !== expected.owner || current.counter !== expected.counter
-      ? no(lost("take", scope, shardId, newOwner, expected.counter, current))
+      ? no(leaseLost("take", scope, shardId, newOwner, expected.counter, current))
       : ok({
           ...current,
           owner: newOwner,
@@ -161,7 +162,7 @@ export const LeaseTransition = {
           ownerSwitchesSinceCheckpoint: current.ownerSwitchesSinceCheckpoint + (current.owner === newOwner ? 0 : 1)
         }),
   renew: (scope: LeaseScope, current: Lease | undefined, held: HeldLease): Transition =>
-    holds(current, held) ? ok({ ...current!, counter: current!.counter + 1 }) : no(lost("renew", scope, held.shardId, held.owner, held.counter, current)),
+    holds(current, held) ? ok({ ...current!, counter: current!.counter + 1 }) : no(leaseLost("renew", scope, held.shardId, held.owner, held.counter, current)),
   /** Checkpoint: does not bump the counter; resets the owner-switch count; may record the children. */
   checkpoint: (
     scope: LeaseScope,
@@ -177,11 +178,11 @@ export const LeaseTransition = {
           ownerSwitchesSinceCheckpoint: 0,
           childShardIds: childShardIds === undefined ? current!.childShardIds : [...childShardIds]
         })
-      : no(lost("checkpoint", scope, held.shardId, held.owner, held.counter, current)),
+      : no(leaseLost("checkpoint", scope, held.shardId, held.owner, held.counter, current)),
   release: (scope: LeaseScope, current: Lease | undefined, held: HeldLease): Transition =>
     holds(current, held)
       ? ok({ ...current!, owner: undefined, counter: current!.counter + 1 })
-      : no(lost("release", scope, held.shardId, held.owner, held.counter, current))
+      : no(leaseLost("release", scope, held.shardId, held.owner, held.counter, current))
 } as const
 
 const holds = (current: Lease | undefined, held: HeldLease): boolean =>
