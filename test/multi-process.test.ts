@@ -153,6 +153,10 @@ const pollUntil = <A>(
     }
   })
 
+/** Polls (every 25 ms, for up to 10 s) until no lease is owned by `worker`; answers the table and when. */
+const noLeaseOwnedBy = (worker: string, leases: Effect.Effect<ReadonlyArray<Lease>, unknown>) =>
+  pollUntil(`none of ${worker}'s leases is owned by it`, leases, (l) => !l.some((lease) => lease.owner === worker), showLeases, 10_000, 25)
+
 interface Cluster {
   readonly streamName: string
   readonly scope: LeaseScope
@@ -296,14 +300,7 @@ const storeTests = <R>(it: Vitest.MethodsNonLive<LocalKinesis | Kinesis | R, tru
         // Killed right after it printed a batch, while its sink works on it: delivered, not checkpointed.
         const inSink = yield* victim.waitFor("it printed another batch", () => victim.batches()[before], 10_000, 5)
         const killedAt = yield* victim.signal("SIGKILL")
-        const taken = yield* pollUntil(
-          `none of ${victim.id}'s leases is owned by it`,
-          leases,
-          (l) => !l.some((lease) => lease.owner === victim.id),
-          showLeases,
-          10_000,
-          25
-        )
+        const taken = yield* noLeaseOwnedBy(victim.id, leases)
         const takeover = taken.at - killedAt
         const allOwned = yield* pollUntil(
           "the survivors own every shard",
@@ -384,14 +381,7 @@ const storeTests = <R>(it: Vitest.MethodsNonLive<LocalKinesis | Kinesis | R, tru
         const stoppedAt = yield* victim.signal("SIGTERM")
         // The table as soon as the process is gone: a graceful stop released everything before exiting.
         const atExit = yield* Effect.fork(Effect.orDie(Effect.zip(victim.exited, leases)))
-        const released = yield* pollUntil(
-          `none of ${victim.id}'s leases is owned by it`,
-          leases,
-          (l) => !l.some((lease) => lease.owner === victim.id),
-          showLeases,
-          10_000,
-          25
-        )
+        const released = yield* noLeaseOwnedBy(victim.id, leases)
         const moved = yield* pollUntil(
           "the survivors own every shard",
           leases,

@@ -131,33 +131,27 @@ export const makeWorkers = (options: WorkerOptions) =>
         running.set(worker, Object.assign(entry, { fiber, stop }))
       })
 
-    /** Asks a worker to stop gracefully; answers once it has (drained, checkpointed, released). */
-    const stop = (worker: string) =>
-      Effect.gen(function* () {
+    /** Takes a running worker out of the running set and ends it with `end`; nothing if it is not running. */
+    const ending = (worker: string, end: (r: Running) => Effect.Effect<unknown>) =>
+      Effect.suspend(() => {
         const r = running.get(worker)
-        if (r === undefined) return
+        if (r === undefined) return Effect.void
         running.delete(worker)
-        yield* Deferred.succeed(r.stop, undefined)
-        yield* Fiber.await(r.fiber)
+        return Effect.asVoid(end(r))
       })
 
+    /** Asks a worker to stop gracefully; answers once it has (drained, checkpointed, released). */
+    const stop = (worker: string) =>
+      ending(worker, (r) => Effect.zipRight(Deferred.succeed(r.stop, undefined), Fiber.await(r.fiber)))
+
     /** Interrupts a worker (scope close in code): it finishes the batch in its sink, checkpoints, releases. */
-    const interrupt = (worker: string) =>
-      Effect.gen(function* () {
-        const r = running.get(worker)
-        if (r === undefined) return
-        running.delete(worker)
-        yield* Fiber.interrupt(r.fiber)
-      })
+    const interrupt = (worker: string) => ending(worker, (r) => Fiber.interrupt(r.fiber))
 
     /** Kills a worker: its store calls fail from now on, then it is interrupted (not awaited). */
     const crash = (worker: string) =>
-      Effect.gen(function* () {
-        const r = running.get(worker)
-        if (r === undefined) return
-        running.delete(worker)
+      ending(worker, (r) => {
         r.severed = true
-        yield* Effect.forkIn(Fiber.interrupt(r.fiber), scope)
+        return Effect.forkIn(Fiber.interrupt(r.fiber), scope)
       })
 
     return {
