@@ -234,11 +234,18 @@ export const toRow = (lease: Lease): LeaseRow => ({
   ownerSwitchesSinceCheckpoint: lease.ownerSwitchesSinceCheckpoint
 })
 
+/** A whole number >= 0 that a double holds exactly. */
+export const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0
+
 /** A row back to a lease; a string naming what is malformed when it is not a lease row. */
 export const fromRow = (row: LeaseRow): Lease | string => {
   const startAt = decodeStartAt(row.startAt)
   if (startAt === undefined) return `lease ${row.shardId}: bad startAt ${JSON.stringify(row.startAt)}`
-  if (!Number.isSafeInteger(row.counter) || row.counter < 0) return `lease ${row.shardId}: bad counter ${row.counter}`
+  if (!isCount(row.counter)) return `lease ${row.shardId}: bad counter ${row.counter}`
+  if (!isCount(row.checkpointSubSequenceNumber)) {
+    return `lease ${row.shardId}: bad checkpoint sub-sequence number ${row.checkpointSubSequenceNumber}`
+  }
+  if (!isCount(row.ownerSwitchesSinceCheckpoint)) return `lease ${row.shardId}: bad owner switch count ${row.ownerSwitchesSinceCheckpoint}`
   let checkpoint: Checkpoint | undefined
   if (row.checkpoint === SHARD_END) checkpoint = Checkpoint.shardEnd
   else if (row.checkpoint !== null) {
