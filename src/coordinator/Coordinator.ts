@@ -49,7 +49,7 @@ export interface Coordinator {
    * Waits until the shard's parents are read to their end, then answers where to read from:
    * after the checkpoint, else the row's start position. None when the session ended meanwhile.
    */
-  readonly startPosition: (assignment: Assignment) => Effect.Effect<ShardPosition | undefined, LeaseStoreError>
+  readonly startPosition: (assignment: Assignment) => Effect.Effect<ShardPosition | undefined>
   /** Checkpoints through the lease (compare-and-set on the counter); the shard end also ends the session. */
   readonly checkpoint: (
     session: LeaseSession,
@@ -114,6 +114,8 @@ export const makeCoordinator = <E, R>(
     const assignments = yield* Queue.unbounded<Assignment>()
     const syncRequests = yield* Queue.sliding<void>(1)
     let stopping = false
+    /** The lease table as the last take round read it. */
+    let latestRows: ReadonlyMap<string, Lease> = new Map()
 
     const runHook = (name: string, effect: Effect.Effect<void> | undefined) =>
       effect === undefined
@@ -187,6 +189,7 @@ export const makeCoordinator = <E, R>(
       const leases = yield* store.list(scope)
       const now = yield* Clock.currentTimeMillis
       const rows = new Map(leases.map((l) => [l.shardId, l]))
+      latestRows = rows
       for (const lease of leases) {
         const seen = observed.get(lease.shardId)
         if (seen === undefined || seen.owner !== lease.owner || seen.counter !== lease.counter) {
@@ -272,17 +275,17 @@ export const makeCoordinator = <E, R>(
     )
     yield* Effect.forkScoped(periodicSync)
 
-    const startPosition = (assignment: Assignment): Effect.Effect<ShardPosition | undefined, LeaseStoreError> =>
+    const startPosition = (assignment: Assignment): Effect.Effect<ShardPosition | undefined> =>
       Effect.gen(function* () {
         const session = assignment.session as Session
+        // The row as taken: nobody else can write its checkpoint while this worker holds it.
+        const lease = assignment.lease
+        if (isEnded(lease)) return undefined
+        // Parents are looked up in the take rounds' listing, not read again per waiting shard.
         while (!session.done) {
-          const rows = new Map((yield* store.list(scope)).map((l) => [l.shardId, l]))
-          const lease = rows.get(session.shardId)
-          if (lease === undefined || isEnded(lease)) return undefined
-          if (parentsDone(lease, rows)) {
+          if (parentsDone(lease, latestRows)) {
             const c = lease.checkpoint
-            if (c?._tag === "Sequence") return ShardPosition.afterSequenceNumber(c.sequenceNumber)
-            return ShardPosition.fromInitial(lease.startAt)
+            return c?._tag === "Sequence" ? ShardPosition.afterSequenceNumber(c.sequenceNumber) : ShardPosition.fromInitial(lease.startAt)
           }
           yield* Effect.sleep(settings.takeInterval)
         }
