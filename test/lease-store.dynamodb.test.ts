@@ -9,15 +9,15 @@ import {
 } from "@aws-sdk/client-dynamodb"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import { expect, layer } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, Layer } from "effect"
 import { Checkpoint } from "../src/checkpoint/index.js"
 import { LeaseStore, LeaseStoreError } from "../src/index.js"
 import { makeDynamoDbLeaseStore } from "../src/lease/DynamoDbLeaseStore.js"
 import { scopeKey } from "../src/lease/Lease.js"
-import { Dynalite, dynamoLeaseStoreLayer, dynamoOptions, localCredentials, localRegion } from "./support/dynalite.js"
-import { freshScope, leaseStoreContract } from "./support/leaseContract.js"
-
-leaseStoreContract("DynamoDB (dynalite)", dynamoLeaseStoreLayer())
+import { stateBytes } from "./lease-state-contract.js"
+import { chunkItems, itemSize, sameBytes } from "./lease-state-dynamodb.js"
+import { Dynalite, dynamoOptions, localCredentials, localRegion, startDynalite } from "./support/dynalite.js"
+import { freshScope, leaseStoreContract, StateChunks } from "./support/leaseContract.js"
 
 const shard = (i: number) => `shardId-${String(i).padStart(12, "0")}`
 
@@ -31,25 +31,50 @@ const rawClient = (endpoint: string) =>
     (c) => Effect.sync(() => c.destroy())
   )
 
+// Inline up to 24 bytes, chunks of 16: sizes 17 to 24 are inline here and chunked in the other stores.
+leaseStoreContract(
+  "DynamoDB (dynalite)",
+  Layer.unwrapScoped(Effect.gen(function* () {
+    const { endpoint } = yield* startDynalite
+    const tableName = "shardline-leases"
+    const client = yield* rawClient(endpoint)
+    return Layer.merge(
+      LeaseStore.layerDynamoDB({ ...dynamoOptions(endpoint, tableName), stateInlineBytes: 24, stateChunkBytes: 16 }),
+      Layer.succeed(StateChunks, chunkItems(client, tableName))
+    )
+  })),
+  { inlineBytes: 24, chunkBytes: 16 }
+)
+
 type Response = Awaited<ReturnType<NodeHttpHandler["handle"]>>["response"]
 
 /**
  * Records the operation of every request, and answers the first `throttled` with a DynamoDB error
- * (ThrottlingException unless told) instead of sending them.
+ * (ThrottlingException unless told) instead of sending them. Requests of the operation
+ * `loseAnswersOf` are sent, but their answers replaced with a 500: the write lands, the writer
+ * does not learn it.
  */
 class ScriptedHandler extends NodeHttpHandler {
   readonly operations: Array<string> = []
-  constructor(private throttled = 0, private readonly errorType = "ThrottlingException") {
+  loseAnswersOf: string | undefined
+  constructor(public throttled = 0, private readonly errorType = "ThrottlingException") {
     super()
   }
-  override handle(...args: Parameters<NodeHttpHandler["handle"]>): ReturnType<NodeHttpHandler["handle"]> {
+  override async handle(...args: Parameters<NodeHttpHandler["handle"]>): ReturnType<NodeHttpHandler["handle"]> {
     const [request] = args
-    this.operations.push(String(request.headers["x-amz-target"]).replace(/^DynamoDB_\d+\./, ""))
+    const operation = String(request.headers["x-amz-target"]).replace(/^DynamoDB_\d+\./, "")
+    this.operations.push(operation)
+    if (operation === this.loseAnswersOf) {
+      await super.handle(...args)
+      return { response: this.error(500, "InternalServerError") }
+    }
     if (this.throttled <= 0) return super.handle(...args)
     this.throttled--
-    const body = JSON.stringify({ __type: `com.amazonaws.dynamodb.v20120810#${this.errorType}`, message: "scripted" })
-    const response: Response = { statusCode: 400, headers: { "content-type": "application/x-amz-json-1.0" }, body: Readable.from([Buffer.from(body)]) }
-    return Promise.resolve({ response })
+    return { response: this.error(400, this.errorType) }
+  }
+  private error(statusCode: number, type: string): Response {
+    const body = JSON.stringify({ __type: `com.amazonaws.dynamodb.v20120810#${type}`, message: "scripted" })
+    return { statusCode, headers: { "content-type": "application/x-amz-json-1.0" }, body: Readable.from([Buffer.from(body)]) }
   }
 }
 
@@ -272,6 +297,143 @@ layer(Dynalite.layer(), { excludeTestServices: true, timeout: "60 seconds" })("D
       yield* makeDynamoDbLeaseStore({ tableName, client, endpoint: "http://127.0.0.1:9" }).pipe(Effect.scoped)
       const table = yield* Effect.promise(() => client.send(new DescribeTableCommand({ TableName: tableName })))
       expect(table.Table?.TableStatus).toBe("ACTIVE")
+    }).pipe(Effect.scoped))
+
+  it.effect("a state of about 1 MB goes to chunks with the default sizes and round-trips; the row item stays small", () =>
+    Effect.gen(function* () {
+      const { endpoint } = yield* Dynalite
+      const tableName = freshTable("big-state")
+      const store = yield* makeDynamoDbLeaseStore(dynamoOptions(endpoint, tableName))
+      const client = yield* rawClient(endpoint)
+      const scope = freshScope()
+      const row = Effect.promise(() =>
+        client.send(new GetItemCommand({ TableName: tableName, Key: { scope: { S: scopeKey(scope) }, shardId: { S: shard(0) } }, ConsistentRead: true }))
+      ).pipe(Effect.map((out) => out.Item!))
+      yield* store.create(scope, { shardId: shard(0), startAt: "TRIM_HORIZON", parentShardIds: [] })
+      const taken = yield* store.take(scope, shard(0), { owner: undefined, counter: 0 }, "w1")
+      const held = { shardId: shard(0), owner: "w1", counter: taken.counter }
+
+      const big = stateBytes(1_000_000, 1)
+      const chunked = yield* store.checkpoint(scope, held, Checkpoint.sequence("1"), undefined, big)
+      expect(chunked.state).toMatchObject({ bytes: 1_000_000, chunks: 3 })
+      expect(sameBytes(yield* store.loadState(scope, chunked), big)).toBe(true)
+      const item = yield* row
+      expect(item).toMatchObject({ stateVersion: { S: chunked.state!.version }, stateBytes: { N: "1000000" }, stateChunks: { N: "3" } })
+      expect(item.stateInline).toBeUndefined()
+      expect(itemSize(item)).toBeLessThan(1000)
+      expect((yield* chunkItems(client, tableName).list(scope, shard(0))).length).toBe(3)
+
+      // Below the inline threshold: in the row, which stays under DynamoDB's 400 KB.
+      const inline = stateBytes(299_000, 2)
+      const inlined = yield* store.checkpoint(scope, held, Checkpoint.sequence("2"), undefined, inline)
+      expect(inlined.state).toMatchObject({ bytes: 299_000, chunks: 0 })
+      expect(sameBytes(yield* store.loadState(scope, inlined), inline)).toBe(true)
+      const inlineItem = yield* row
+      expect(inlineItem.stateInline?.B?.byteLength).toBe(299_000)
+      expect(itemSize(inlineItem)).toBeLessThan(400 * 1024)
+      expect(yield* chunkItems(client, tableName).list(scope, shard(0))).toEqual([])
+
+      // Cleared: the pointer and the inline bytes are gone from the item.
+      yield* store.checkpoint(scope, held, Checkpoint.sequence("3"), undefined, new Uint8Array(0))
+      const cleared = yield* row
+      for (const name of ["stateVersion", "stateBytes", "stateChunks", "stateInline"]) expect(cleared[name]).toBeUndefined()
+    }).pipe(Effect.scoped))
+
+  it.effect("states of more chunks than one batch takes are written, read, pruned and deleted", () =>
+    Effect.gen(function* () {
+      const { endpoint } = yield* Dynalite
+      const tableName = freshTable("many-chunks")
+      const store = yield* makeDynamoDbLeaseStore({ ...dynamoOptions(endpoint, tableName), stateInlineBytes: 0, stateChunkBytes: 16 })
+      const chunks = chunkItems(yield* rawClient(endpoint), tableName)
+      const scope = freshScope()
+      yield* store.create(scope, { shardId: shard(0), startAt: "TRIM_HORIZON", parentShardIds: [] })
+      const taken = yield* store.take(scope, shard(0), { owner: undefined, counter: 0 }, "w1")
+      const held = { shardId: shard(0), owner: "w1", counter: taken.counter }
+      for (const [i, size] of [16 * 60 + 1, 16 * 26].entries()) {
+        const data = stateBytes(size, i)
+        const written = yield* store.checkpoint(scope, held, Checkpoint.sequence(String(i)), undefined, data)
+        expect(written.state?.chunks).toBe(Math.ceil(size / 16))
+        expect(yield* store.loadState(scope, written)).toEqual(data)
+        expect((yield* chunks.list(scope, shard(0))).length).toBe(Math.ceil(size / 16))
+      }
+      yield* store.delete(scope, shard(0))
+      expect(yield* chunks.list(scope, shard(0))).toEqual([])
+    }).pipe(Effect.scoped))
+
+  it.effect("throttled chunk writes are retried with the same schedule", () =>
+    Effect.gen(function* () {
+      const { endpoint } = yield* Dynalite
+      const handler = new ScriptedHandler()
+      const store = yield* makeDynamoDbLeaseStore({ ...dynamoOptions(endpoint, freshTable("throttled-chunks")), requestHandler: handler, stateChunkBytes: 16, stateInlineBytes: 16 })
+      const scope = freshScope()
+      yield* store.create(scope, { shardId: shard(0), startAt: "TRIM_HORIZON", parentShardIds: [] })
+      const taken = yield* store.take(scope, shard(0), { owner: undefined, counter: 0 }, "w1")
+      handler.operations.length = 0
+      handler.throttled = 2
+      const data = stateBytes(40, 1)
+      const written = yield* store.checkpoint(scope, { shardId: shard(0), owner: "w1", counter: taken.counter }, Checkpoint.sequence("1"), undefined, data)
+      expect(handler.operations).toEqual(["BatchWriteItem", "BatchWriteItem", "BatchWriteItem", "UpdateItem"])
+      expect(yield* store.loadState(scope, written)).toEqual(data)
+    }).pipe(Effect.scoped))
+
+  it.effect("a checkpoint whose answer is lost keeps the chunks if the row points to them", () =>
+    Effect.gen(function* () {
+      const { endpoint } = yield* Dynalite
+      const handler = new ScriptedHandler()
+      const tableName = freshTable("lost-answer")
+      const store = yield* makeDynamoDbLeaseStore({ ...dynamoOptions(endpoint, tableName), requestHandler: handler, stateChunkBytes: 16, stateInlineBytes: 16 })
+      const scope = freshScope()
+      yield* store.create(scope, { shardId: shard(0), startAt: "TRIM_HORIZON", parentShardIds: [] })
+      const taken = yield* store.take(scope, shard(0), { owner: undefined, counter: 0 }, "w1")
+      handler.loseAnswersOf = "UpdateItem"
+      const data = stateBytes(40, 1)
+      const error = yield* Effect.flip(store.checkpoint(scope, { shardId: shard(0), owner: "w1", counter: taken.counter }, Checkpoint.sequence("1"), undefined, data))
+      expect(error._tag).toBe("LeaseStoreError")
+      handler.loseAnswersOf = undefined
+      // The write landed: the row points to the new version, whose chunks must still be there.
+      const row = yield* store.get(scope, shard(0))
+      expect(row?.checkpoint).toEqual(Checkpoint.sequence("1"))
+      expect(yield* store.loadState(scope, row!)).toEqual(data)
+    }).pipe(Effect.scoped))
+
+  it.effect("a malformed state pointer is a LeaseStoreError naming what is wrong", () =>
+    Effect.gen(function* () {
+      const { endpoint } = yield* Dynalite
+      const tableName = freshTable("malformed-state")
+      const store = yield* makeDynamoDbLeaseStore(dynamoOptions(endpoint, tableName))
+      const client = yield* rawClient(endpoint)
+      const scope = freshScope()
+      const base = {
+        scope: { S: scopeKey(scope) },
+        shardId: { S: shard(0) },
+        leaseCounter: { N: "0" },
+        checkpointSubSequenceNumber: { N: "0" },
+        startAt: { S: "LATEST" },
+        parentShardIds: { L: [] },
+        childShardIds: { L: [] },
+        ownerSwitchesSinceCheckpoint: { N: "0" }
+      }
+      const cases: ReadonlyArray<[Record<string, AttributeValue>, string]> = [
+        [{ stateVersion: { S: "1-ab" }, stateBytes: { S: "ten" }, stateChunks: { N: "0" } }, "stateBytes is not a whole number"],
+        [{ stateVersion: { S: "1-ab" } }, "bad state pointer"],
+        [{ stateBytes: { N: "10" } }, "bad state pointer"],
+        [{ stateVersion: { N: "1" }, stateBytes: { N: "10" } }, "stateVersion is not a string"]
+      ]
+      for (const [state, message] of cases) {
+        yield* Effect.promise(() => client.send(new PutItemCommand({ TableName: tableName, Item: { ...base, ...state } })))
+        const error = yield* Effect.flip(store.get(scope, shard(0)))
+        expect(error).toBeInstanceOf(LeaseStoreError)
+        expect(error.message).toContain(message)
+      }
+    }).pipe(Effect.scoped))
+
+  it.effect("state sizes that would not fit an item are refused when the store opens", () =>
+    Effect.gen(function* () {
+      for (const sizes of [{ stateChunkBytes: 0 }, { stateChunkBytes: 400_000 }, { stateInlineBytes: 500_000 }, { stateInlineBytes: -1 }]) {
+        const error = yield* Effect.flip(makeDynamoDbLeaseStore({ tableName: "leases", endpoint: "http://127.0.0.1:9", ...sizes }))
+        expect(error).toBeInstanceOf(LeaseStoreError)
+        expect(error.message).toContain(`option ${Object.keys(sizes)[0]}`)
+      }
     }).pipe(Effect.scoped))
 
   it.effect("LeaseStore.layerDynamoDB provides the service", () =>

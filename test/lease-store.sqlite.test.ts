@@ -1,15 +1,17 @@
 import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync, mkdtempSync, rmSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
 import { afterAll, afterEach, describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import { Checkpoint } from "../src/checkpoint/index.js"
-import { LeaseStore, type LeaseStoreApi, LeaseStoreError } from "../src/lease/index.js"
-import { freshScope, leaseStoreContract } from "./support/leaseContract.js"
+import { type LeaseScope, LeaseStore, type LeaseStoreApi, LeaseStoreError } from "../src/lease/index.js"
+import { scopeKey } from "../src/lease/Lease.js"
+import { type ChunkKey, stateBytes } from "./lease-state-contract.js"
+import { freshScope, leaseStoreContract, StateChunks } from "./support/leaseContract.js"
 
 const folder = mkdtempSync(join(tmpdir(), "shardline-sqlite-"))
 afterAll(() => rmSync(folder, { recursive: true, force: true }))
@@ -21,13 +23,137 @@ const freshPath = () => join(folder, `run-${++files}`, "leases.db")
 const shard = "shardId-000000000000"
 
 /** Runs `use` against a store opened on `path`, closing the file afterwards. */
-const withStore = <A, E>(path: string, use: (leases: LeaseStoreApi) => Effect.Effect<A, E>, busyTimeout?: number) =>
+const withStore = <A, E>(
+  path: string,
+  use: (leases: LeaseStoreApi) => Effect.Effect<A, E>,
+  busyTimeout?: number,
+  stateChunkBytes?: number
+) =>
   Effect.provide(
     Effect.flatMap(LeaseStore, use),
-    LeaseStore.layerSqlite({ path, ...(busyTimeout === undefined ? {} : { busyTimeout }) })
+    LeaseStore.layerSqlite({
+      path,
+      ...(busyTimeout === undefined ? {} : { busyTimeout }),
+      ...(stateChunkBytes === undefined ? {} : { stateChunkBytes })
+    })
   )
 
-leaseStoreContract("sqlite", LeaseStore.layerSqlite({ path: freshPath() }))
+/** A short-lived second connection, as another process would have. */
+const direct = <A>(path: string, f: (db: Database.Database) => A) =>
+  Effect.sync(() => {
+    const db = new Database(path)
+    try {
+      return f(db)
+    } finally {
+      db.close()
+    }
+  })
+
+/** The state chunk rows of the file, read and changed directly. */
+const chunkRows = (path: string) => ({
+  list: (scope: LeaseScope, shardId: string) =>
+    direct(path, (db) =>
+      db.prepare(`SELECT version, idx AS "index" FROM shardline_leases_state WHERE scope = ? AND shard_id = ?`).all(scopeKey(scope), shardId) as Array<ChunkKey>),
+  plant: (scope: LeaseScope, shardId: string, version: string, index: number) =>
+    direct(path, (db) =>
+      void db.prepare("INSERT INTO shardline_leases_state (scope, shard_id, version, idx, data) VALUES (?, ?, ?, ?, ?)")
+        .run(scopeKey(scope), shardId, version, index, Buffer.from([1]))),
+  drop: (scope: LeaseScope, shardId: string, version: string, index: number) =>
+    direct(path, (db) =>
+      void db.prepare("DELETE FROM shardline_leases_state WHERE scope = ? AND shard_id = ? AND version = ? AND idx = ?")
+        .run(scopeKey(scope), shardId, version, index))
+})
+
+const contractPath = freshPath()
+leaseStoreContract(
+  "sqlite",
+  Layer.merge(LeaseStore.layerSqlite({ path: contractPath, stateChunkBytes: 16 }), Layer.succeed(StateChunks, chunkRows(contractPath))),
+  { inlineBytes: 16, chunkBytes: 16 }
+)
+
+/** The table as the version before operator state created it. */
+const previousVersionTable = `
+  CREATE TABLE shardline_leases (
+    scope TEXT NOT NULL,
+    shard_id TEXT NOT NULL,
+    owner TEXT,
+    counter INTEGER NOT NULL,
+    checkpoint TEXT,
+    checkpoint_sub INTEGER NOT NULL,
+    start_at TEXT NOT NULL,
+    parents TEXT NOT NULL,
+    children TEXT NOT NULL,
+    owner_switches INTEGER NOT NULL,
+    PRIMARY KEY (scope, shard_id)
+  ) STRICT`
+
+describe("SQLite lease store: operator state", () => {
+  it.effect("a table of the previous version opens: the state columns are added, its rows kept", () =>
+    Effect.gen(function* () {
+      const path = freshPath()
+      const scope = freshScope()
+      mkdirSync(dirname(path), { recursive: true })
+      yield* direct(path, (db) => {
+        db.exec(previousVersionTable)
+        db.prepare("INSERT INTO shardline_leases VALUES (?, ?, 'w1', 3, '42', 1, 'LATEST', '[]', '[]', 0)").run(scopeKey(scope), shard)
+      })
+      const data = stateBytes(100, 1)
+      const written = yield* withStore(path, (leases) =>
+        Effect.gen(function* () {
+          const [row] = yield* leases.list(scope)
+          expect(row).toMatchObject({ owner: "w1", counter: 3, checkpoint: Checkpoint.sequence("42", 1) })
+          expect(row?.state).toBeUndefined()
+          return yield* leases.checkpoint(scope, { shardId: shard, owner: "w1", counter: 3 }, Checkpoint.sequence("43"), undefined, data)
+        }), undefined, 40)
+      expect(written.state).toMatchObject({ bytes: 100, chunks: 3 })
+      const columns = yield* direct(path, (db) => (db.pragma("table_info(shardline_leases)") as Array<{ name: string }>).map((c) => c.name))
+      expect(columns).toEqual(expect.arrayContaining(["state_version", "state_bytes", "state_chunks", "state_inline"]))
+      // Opened again (already migrated), with another chunk size: the pointer says where the state is.
+      expect(yield* withStore(path, (leases) => Effect.flatMap(leases.get(scope, shard), (row) => leases.loadState(scope, row!)))).toEqual(data)
+    }))
+
+  it.effect("a checkpoint whose transaction cannot start writes neither chunks nor row", () =>
+    Effect.gen(function* () {
+      const path = freshPath()
+      const scope = freshScope()
+      const taken = yield* withStore(path, (leases) =>
+        Effect.zipRight(
+          leases.create(scope, { shardId: shard, startAt: "LATEST", parentShardIds: [] }),
+          leases.take(scope, shard, { owner: undefined, counter: 0 }, "w1")
+        ))
+      const holder = new Database(path)
+      holder.exec("BEGIN IMMEDIATE")
+      const error = yield* withStore(
+        path,
+        (leases) => Effect.flip(leases.checkpoint(scope, { shardId: shard, owner: "w1", counter: taken.counter }, Checkpoint.sequence("1"), undefined, stateBytes(100, 1))),
+        50,
+        16
+      ).pipe(Effect.ensuring(Effect.sync(() => holder.exec("ROLLBACK").close())))
+      expect(error).toBeInstanceOf(LeaseStoreError)
+      expect(yield* chunkRows(path).list(scope, shard)).toEqual([])
+      expect((yield* withStore(path, (leases) => leases.get(scope, shard)))?.checkpoint).toBeUndefined()
+    }))
+
+  it.effect("a malformed state pointer is a LeaseStoreError, as other malformed rows", () =>
+    Effect.gen(function* () {
+      const path = freshPath()
+      const scope = freshScope()
+      yield* withStore(path, (leases) => leases.create(scope, { shardId: shard, startAt: "LATEST", parentShardIds: [] }))
+      for (const set of ["state_version = 'v1', state_bytes = 0", "state_bytes = 5", "state_version = 'a#b', state_bytes = 5", "state_version = 'v', state_bytes = 2, state_chunks = 3"]) {
+        yield* direct(path, (db) => db.exec(`UPDATE shardline_leases SET state_version = NULL, state_bytes = 0, state_chunks = 0; UPDATE shardline_leases SET ${set}`))
+        const error = yield* withStore(path, (leases) => Effect.flip(leases.get(scope, shard)))
+        expect(error).toBeInstanceOf(LeaseStoreError)
+        expect(error.message).toContain("bad state pointer")
+      }
+    }))
+
+  it.effect("rejects a chunk size that is not a whole number of bytes >= 1", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(withStore(freshPath(), (leases) => leases.list(freshScope()), undefined, 0))
+      expect(error).toBeInstanceOf(LeaseStoreError)
+      expect(error.message).toContain("stateChunkBytes")
+    }))
+})
 
 describe("SQLite lease store", () => {
   it.effect("leases survive closing and reopening the file", () =>

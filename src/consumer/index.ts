@@ -2,7 +2,7 @@
  * Shard readers: list a stream's shards and poll each as an Effect `Stream`.
  * @module
  */
-export { type LineageOptions, type LineageState, readInLineageOrder, readyShards, startPosition } from "./lineage.js"
+export { type LineageOptions, type LineageState, parentsOf, readInLineageOrder, readyShards, startPosition } from "./lineage.js"
 export { listShards, type ShardInfo } from "./listShards.js"
 export {
   type KinesisRecord,

@@ -54,7 +54,9 @@ export interface Coordinator {
   readonly checkpoint: (
     session: LeaseSession,
     checkpoint: Checkpoint,
-    childShards?: ReadonlyArray<ChildShard>
+    childShards?: ReadonlyArray<ChildShard>,
+    /** The shard's operator state, written in the same conditional write (undefined: unchanged). */
+    state?: Uint8Array
   ) => Effect.Effect<void, LeaseLost | LeaseStoreError>
   /** The shard left the stream while held (reads answer ResourceNotFound): gives it up. */
   readonly shardGone: (session: LeaseSession) => Effect.Effect<void>
@@ -292,14 +294,14 @@ export const makeCoordinator = <E, R>(
         return undefined
       })
 
-    const checkpoint = (leaseSession: LeaseSession, c: Checkpoint, childShards?: ReadonlyArray<ChildShard>) => {
+    const checkpoint = (leaseSession: LeaseSession, c: Checkpoint, childShards?: ReadonlyArray<ChildShard>, state?: Uint8Array) => {
       const session = leaseSession as Session
       return session.lock.withPermits(1)(
         Effect.gen(function* () {
           if (session.done) return yield* lostTo(session, "checkpoint", undefined)
           const ended = c._tag === "ShardEnd"
           const children = childShards?.map((child) => child.shardId)
-          const result = yield* Effect.either(store.checkpoint(scope, held(session), c, ended ? children : undefined))
+          const result = yield* Effect.either(store.checkpoint(scope, held(session), c, ended ? children : undefined, state))
           if (Either.isLeft(result)) {
             if (result.left._tag === "LeaseLost") yield* lose(session, { _tag: "Lost", error: result.left })
             return yield* result.left

@@ -1,34 +1,44 @@
-import type {
-  AttributeValue,
-  DynamoDBClient,
-  DynamoDBClientConfig,
-  TableDescription
-} from "@aws-sdk/client-dynamodb"
+import type { AttributeValue } from "@aws-sdk/client-dynamodb"
 import type { KinesisClientConfig } from "@aws-sdk/client-kinesis"
-import { NodeHttpHandler } from "@smithy/node-http-handler"
-import { Data, Effect, Schedule, type Scope } from "effect"
+import { Effect, type Scope } from "effect"
 import type { Checkpoint } from "../checkpoint/index.js"
 import { importOptional, type MissingDependency } from "../internal/optionalDependency.js"
+import { dynamoDbStateChunks } from "./DynamoDbLeaseState.js"
+import {
+  attr,
+  ConditionFailed,
+  ensureTable,
+  type Item,
+  L,
+  N,
+  openClient,
+  Placeholders,
+  type Requests,
+  requests,
+  S,
+  type Sdk,
+  validateTableName
+} from "./DynamoDbTable.js"
 import {
   encodeCheckpoint,
   fromRow,
   type HeldLease,
+  isCount,
   type Lease,
   type LeaseLost,
   leaseLost,
   type LeaseRow,
   type LeaseScope,
   LeaseStoreError,
+  LeaseTransition,
   type LeaseWrite,
   newLease,
   scopeKey,
+  type StateRef,
   toRow
 } from "./Lease.js"
+import { type StateLayout, type StateWrite, writeState } from "./LeaseState.js"
 import type { LeaseStoreApi } from "./LeaseStore.js"
-
-// Only types are imported statically: the SDK is an optional peer dependency, loaded on first use.
-type Sdk = typeof import("@aws-sdk/client-dynamodb")
-type Item = Record<string, AttributeValue>
 
 /**
  * Which DynamoDB table holds the leases and how to reach it. Left out, region and credentials are
@@ -66,6 +76,18 @@ export interface DynamoDbLeaseStoreOptions {
    * `credentials` and `requestHandler` are then ignored). shardline does not destroy it.
    */
   readonly client?: DynamoDbClientLike
+  /**
+   * Operator states up to this many bytes are stored inline in the lease item (a binary
+   * attribute); larger ones in chunk items beside it. Default 300 000, at most 390 000: DynamoDB
+   * limits an item to 400 KB, and the row needs room for its other attributes.
+   */
+  readonly stateInlineBytes?: number
+  /**
+   * The size of a state chunk item's bytes. Default 350 000, at most 390 000 (the 400 KB item
+   * limit, with the keys). Chunks are items of the same table under the partition key
+   * `<scope key>state` and the sort key `<shardId>#<version>#<index>`.
+   */
+  readonly stateChunkBytes?: number
 }
 
 /** What shardline needs of a `DynamoDBClient` (typed here so the package stays optional). */
@@ -73,28 +95,19 @@ export interface DynamoDbClientLike {
   readonly send: (command: never, options?: { readonly abortSignal?: AbortSignal }) => Promise<unknown>
 }
 
-// ---- attributes and items
-
-/** The item's attribute names, written once: expressions and items must agree on them. */
-const attr = {
-  scope: "scope",
-  shardId: "shardId",
-  owner: "leaseOwner",
-  counter: "leaseCounter",
-  checkpoint: "checkpoint",
-  subSequence: "checkpointSubSequenceNumber",
-  startAt: "startAt",
-  parents: "parentShardIds",
-  children: "childShardIds",
-  switches: "ownerSwitchesSinceCheckpoint"
-} as const
-
-const S = (value: string): AttributeValue => ({ S: value })
-const N = (value: number): AttributeValue => ({ N: String(value) })
-// Lists, not string sets: a DynamoDB set cannot be empty, and the shard order is kept.
-const L = (values: ReadonlyArray<string>): AttributeValue => ({ L: values.map(S) })
+// ---- items
 
 const keyOf = (scope: LeaseScope, shardId: string): Item => ({ [attr.scope]: S(scopeKey(scope)), [attr.shardId]: S(shardId) })
+
+const defaultStateInlineBytes = 300_000
+const defaultStateChunkBytes = 350_000
+const maxStateItemBytes = 390_000
+
+/** The state pointer's attributes (absent: no state). */
+const stateAttributes = (row: LeaseRow): Item =>
+  row.stateVersion === null
+    ? {}
+    : { [attr.stateVersion]: S(row.stateVersion), [attr.stateBytes]: N(row.stateBytes), [attr.stateChunks]: N(row.stateChunks) }
 
 /** A row as an item; absent owner and checkpoint are absent attributes, so conditions can test them. */
 const toItem = (scope: LeaseScope, row: LeaseRow): Item => ({
@@ -106,7 +119,8 @@ const toItem = (scope: LeaseScope, row: LeaseRow): Item => ({
   [attr.startAt]: S(row.startAt),
   [attr.parents]: L(row.parentShardIds),
   [attr.children]: L(row.childShardIds),
-  [attr.switches]: N(row.ownerSwitchesSinceCheckpoint)
+  [attr.switches]: N(row.ownerSwitchesSinceCheckpoint),
+  ...stateAttributes(row)
 })
 
 /** Typed reads of an item's attributes that note each problem instead of throwing. */
@@ -125,6 +139,11 @@ const itemReader = (item: Item) => {
       const text = item[name]?.N
       const value = Number(text)
       return text !== undefined && Number.isSafeInteger(value) && value >= 0 ? value : bad(name, "a whole number (N)", 0)
+    },
+    optionalCount: (name: string): number => {
+      if (item[name] === undefined) return 0
+      const value = Number(item[name]?.N)
+      return item[name]?.N !== undefined && Number.isSafeInteger(value) && value >= 0 ? value : bad(name, "a whole number (N)", 0)
     },
     strings: (name: string): ReadonlyArray<string> => {
       const values = item[name]?.L?.map((v) => v.S)
@@ -145,37 +164,23 @@ const fromItem = (item: Item): LeaseRow | string => {
     startAt: read.string(attr.startAt),
     parentShardIds: read.strings(attr.parents),
     childShardIds: read.strings(attr.children),
-    ownerSwitchesSinceCheckpoint: read.count(attr.switches)
+    ownerSwitchesSinceCheckpoint: read.count(attr.switches),
+    // fromRow checks that the three agree (a version needs a size, no version no size).
+    stateVersion: read.optionalString(attr.stateVersion),
+    stateBytes: read.optionalCount(attr.stateBytes),
+    stateChunks: read.optionalCount(attr.stateChunks)
   }
   return read.problems.length === 0 ? row : `lease ${row.shardId || "?"}: ${read.problems.join(", ")}`
 }
 
-// ---- expressions
-
 /**
- * One request's expression placeholders. Every attribute name goes through one (`scope` is a
- * DynamoDB reserved word, and more words may become reserved), and DynamoDB rejects placeholders
- * an expression does not use, so they are collected as the expressions are written.
+ * Every attribute of a row but the inline state, which only `loadState` reads: `get` and `list`
+ * (every take round) would otherwise carry up to `stateInlineBytes` per row.
  */
-class Placeholders {
-  private readonly names: Record<string, string> = {}
-  private readonly values: Item = {}
-  name(attribute: string): string {
-    this.names[`#${attribute}`] = attribute
-    return `#${attribute}`
-  }
-  value(value: AttributeValue): string {
-    const placeholder = `:v${Object.keys(this.values).length}`
-    this.values[placeholder] = value
-    return placeholder
-  }
-  /** The request fields; no ExpressionAttributeValues when empty, which DynamoDB rejects. */
-  fields(): { ExpressionAttributeNames: Record<string, string>; ExpressionAttributeValues?: Item } {
-    return Object.keys(this.values).length === 0
-      ? { ExpressionAttributeNames: this.names }
-      : { ExpressionAttributeNames: this.names, ExpressionAttributeValues: this.values }
-  }
-}
+const rowProjection = (p: Placeholders): string =>
+  Object.values(attr).filter((name) => name !== attr.stateInline && name !== attr.chunkData).map((name) => p.name(name)).join(", ")
+
+// ---- expressions
 
 /**
  * What an ownership write changes, and only that: attributes it does not name stay as a concurrent
@@ -217,218 +222,47 @@ const changes = {
     add: expected.owner === newOwner ? {} : { [attr.switches]: 1 }
   }),
   renew: (held: HeldLease): Change => ({ set: { [attr.counter]: N(held.counter + 1) } }),
-  checkpoint: (checkpoint: Checkpoint, childShardIds: ReadonlyArray<string> | undefined): Change => {
+  /** `state` undefined leaves the state attributes; null removes them; else points them at the new version. */
+  checkpoint: (checkpoint: Checkpoint, childShardIds: ReadonlyArray<string> | undefined, state?: StateWrite): Change => {
     const encoded = encodeCheckpoint(checkpoint)
+    const pointer = state === undefined || state === null ? {} : {
+      [attr.stateVersion]: S(state.ref.version),
+      [attr.stateBytes]: N(state.ref.bytes),
+      [attr.stateChunks]: N(state.ref.chunks),
+      ...(state.inline === undefined ? {} : { [attr.stateInline]: { B: state.inline } })
+    }
+    const cleared = state === undefined
+      ? []
+      : state === null
+        ? [attr.stateVersion, attr.stateBytes, attr.stateChunks, attr.stateInline]
+        : state.inline === undefined ? [attr.stateInline] : []
     return {
       set: {
         ...(encoded.checkpoint === null ? {} : { [attr.checkpoint]: S(encoded.checkpoint) }),
         [attr.subSequence]: N(encoded.checkpointSubSequenceNumber),
         [attr.switches]: N(0),
-        ...(childShardIds === undefined ? {} : { [attr.children]: L(childShardIds) })
+        ...(childShardIds === undefined ? {} : { [attr.children]: L(childShardIds) }),
+        ...pointer
       },
-      remove: encoded.checkpoint === null ? [attr.checkpoint] : []
+      remove: [...(encoded.checkpoint === null ? [attr.checkpoint] : []), ...cleared]
     }
   },
   release: (held: HeldLease): Change => ({ set: { [attr.counter]: N(held.counter + 1) }, remove: [attr.owner] })
 } as const
 
-// ---- errors and retries
-
-/** A conditional request's condition did not hold; `item` is the row as found, when DynamoDB sent it. */
-class ConditionFailed extends Data.TaggedError("ConditionFailed")<{ readonly item: Item | undefined }> {}
-
-const nameOf = (cause: unknown): string =>
-  typeof cause === "object" && cause !== null && typeof (cause as { name?: unknown }).name === "string"
-    ? (cause as { name: string }).name
-    : "Error"
-
-const messageOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
-
-const statusOf = (cause: unknown): number | undefined =>
-  (cause as { $metadata?: { httpStatusCode?: unknown } } | null | undefined)?.$metadata?.httpStatusCode as number | undefined
-
-const throttling = new Set([
-  "ProvisionedThroughputExceededException",
-  "ThrottlingException",
-  "Throttling",
-  "RequestLimitExceeded",
-  // Another request (a transaction) is writing the same item: it will be done in a moment.
-  "TransactionConflictException"
-])
-
-// Socket errors (no HTTP answer): the endpoint restarting or a connection dropped on the way.
-const transientNetwork = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EAI_AGAIN"])
-
-/** Worth another try: throttling, a 5xx, or a dropped connection. Never a 4xx such as a failed condition. */
-const isRetryable = (cause: unknown): boolean => {
-  const status = statusOf(cause)
-  if (typeof status === "number") return status >= 500 || throttling.has(nameOf(cause))
-  return throttling.has(nameOf(cause)) || transientNetwork.has(String((cause as { code?: unknown } | null)?.code))
+/** The state sizes, checked: whole numbers that keep every item under DynamoDB's 400 KB. */
+const validateStateLayout = (options: DynamoDbLeaseStoreOptions, store: string): Effect.Effect<StateLayout, LeaseStoreError> => {
+  const inlineBytes = options.stateInlineBytes ?? defaultStateInlineBytes
+  const chunkBytes = options.stateChunkBytes ?? defaultStateChunkBytes
+  const problem = !isCount(inlineBytes) || inlineBytes > maxStateItemBytes
+    ? `option stateInlineBytes ${inlineBytes} is not a whole number of bytes from 0 to ${maxStateItemBytes}`
+    : !isCount(chunkBytes) || chunkBytes < 1 || chunkBytes > maxStateItemBytes
+      ? `option stateChunkBytes ${chunkBytes} is not a whole number of bytes from 1 to ${maxStateItemBytes}`
+      : undefined
+  return problem === undefined
+    ? Effect.succeed({ inlineBytes, chunkBytes })
+    : Effect.fail(new LeaseStoreError({ operation: "open", store, reason: problem }))
 }
-
-/**
- * Five more tries, 50 ms doubling, each wait capped at 1 s and jittered so that workers throttled
- * together do not come back together: about 1.5 s in all before the error is reported.
- */
-const retries = Schedule.exponential("50 millis").pipe(
-  Schedule.either(Schedule.spaced("1 second")),
-  Schedule.jittered,
-  Schedule.intersect(Schedule.recurs(5))
-)
-
-/**
- * Polls DescribeTable until the table is ready: 20 ms doubling up to 1 s apart (dynalite is ready at
- * once, AWS in seconds), for at most 2 minutes.
- */
-const readyPolls = Schedule.exponential("20 millis").pipe(
-  Schedule.either(Schedule.spaced("1 second")),
-  Schedule.upTo("2 minutes")
-)
-
-// ---- requests
-
-type Send<O> = (client: DynamoDBClient, abortSignal: AbortSignal) => Promise<O>
-
-interface Requests {
-  readonly store: string
-  /** A request whose condition may fail. Interrupting the fiber aborts the HTTP request. */
-  readonly conditional: <O>(operation: string, send: Send<O>) => Effect.Effect<O, LeaseStoreError | ConditionFailed>
-  /** A request without a condition. */
-  readonly plain: <O>(operation: string, send: Send<O>) => Effect.Effect<O, LeaseStoreError>
-}
-
-const storeError = (store: string, operation: string, cause: unknown) =>
-  // The SDK's messages name the table, key or condition, never the credentials.
-  new LeaseStoreError({ operation, store, reason: `${nameOf(cause)}: ${messageOf(cause)}`, cause })
-
-const requests = (client: DynamoDBClient, store: string): Requests => {
-  const conditional = <O>(operation: string, send: Send<O>) =>
-    Effect.tryPromise({ try: (signal) => send(client, signal), catch: (cause) => cause }).pipe(
-      Effect.retry({ schedule: retries, while: isRetryable }),
-      Effect.mapError((cause) =>
-        nameOf(cause) === "ConditionalCheckFailedException"
-          ? new ConditionFailed({ item: (cause as { Item?: Item }).Item })
-          : storeError(store, operation, cause)
-      )
-    )
-  const plain = <O>(operation: string, send: Send<O>) =>
-    Effect.catchTag(conditional(operation, send), "ConditionFailed", (failed) =>
-      Effect.fail(storeError(store, operation, new Error(`unexpected ConditionalCheckFailedException ${JSON.stringify(failed.item)}`))))
-  return { store, conditional, plain }
-}
-
-// ---- the table
-
-const isReady = (table: TableDescription): boolean => table.TableStatus === "ACTIVE" || table.TableStatus === "UPDATING"
-
-/** Not ready yet: still being created, or just created and not yet visible (DescribeTable is eventually consistent). */
-class NotReady extends Data.TaggedError("NotReady")<{ readonly status: string; readonly worthWaiting: boolean }> {}
-
-const describeTable = (sdk: Sdk, r: Requests, tableName: string): Effect.Effect<TableDescription | undefined, LeaseStoreError> =>
-  r.plain("describeTable", (c, abortSignal) => c.send(new sdk.DescribeTableCommand({ TableName: tableName }), { abortSignal })).pipe(
-    Effect.map((out) => out.Table),
-    Effect.catchIf((e) => nameOf(e.cause) === "ResourceNotFoundException", () => Effect.succeed(undefined))
-  )
-
-/** Creates the table; undefined when another worker created it first (then it is only described). */
-const createTable = (sdk: Sdk, r: Requests, tableName: string): Effect.Effect<TableDescription | undefined, LeaseStoreError> =>
-  r.plain("createTable", (c, abortSignal) =>
-    c.send(
-      new sdk.CreateTableCommand({
-        TableName: tableName,
-        AttributeDefinitions: [
-          { AttributeName: attr.scope, AttributeType: "S" },
-          { AttributeName: attr.shardId, AttributeType: "S" }
-        ],
-        KeySchema: [
-          { AttributeName: attr.scope, KeyType: "HASH" },
-          { AttributeName: attr.shardId, KeyType: "RANGE" }
-        ],
-        BillingMode: "PAY_PER_REQUEST"
-      }),
-      { abortSignal }
-    )).pipe(
-    Effect.map((out) => out.TableDescription),
-    Effect.catchIf((e) => nameOf(e.cause) === "ResourceInUseException", () => Effect.succeed(undefined))
-  )
-
-const awaitReady = (sdk: Sdk, r: Requests, tableName: string): Effect.Effect<TableDescription, LeaseStoreError> =>
-  describeTable(sdk, r, tableName).pipe(
-    Effect.flatMap((table) =>
-      table !== undefined && isReady(table)
-        ? Effect.succeed(table)
-        : Effect.fail(new NotReady({
-            status: table?.TableStatus ?? "not found",
-            worthWaiting: table === undefined || table.TableStatus === "CREATING"
-          }))
-    ),
-    Effect.retry({ schedule: readyPolls, while: (e) => e._tag === "NotReady" && e.worthWaiting }),
-    Effect.catchTag("NotReady", (e) =>
-      Effect.fail(new LeaseStoreError({
-        operation: "open",
-        store: r.store,
-        reason: `table ${tableName} is ${e.status}${e.worthWaiting ? " after 2 minutes" : ""}, not ACTIVE`
-      })))
-  )
-
-const keySchemaOf = (table: TableDescription): string => {
-  const types = new Map((table.AttributeDefinitions ?? []).map((d) => [d.AttributeName, d.AttributeType]))
-  return [...(table.KeySchema ?? [])]
-    .sort((a, b) => (a.KeyType === b.KeyType ? 0 : a.KeyType === "HASH" ? -1 : 1))
-    .map((k) => `${k.AttributeName} ${types.get(k.AttributeName) ?? "?"} ${k.KeyType}`)
-    .join(", ")
-}
-
-const leaseKeySchema = `${attr.scope} S HASH, ${attr.shardId} S RANGE`
-
-/** The table, created if missing and ready for use, with the lease key schema. */
-const ensureTable = (sdk: Sdk, r: Requests, tableName: string): Effect.Effect<void, LeaseStoreError> =>
-  Effect.gen(function* () {
-    const found = (yield* describeTable(sdk, r, tableName)) ?? (yield* createTable(sdk, r, tableName))
-    const table = found !== undefined && isReady(found) ? found : yield* awaitReady(sdk, r, tableName)
-    const keySchema = keySchemaOf(table)
-    if (keySchema !== leaseKeySchema) {
-      return yield* new LeaseStoreError({
-        operation: "open",
-        store: r.store,
-        reason: `table ${tableName} exists with key schema (${keySchema}), but a lease table needs (${leaseKeySchema}): ` +
-          "set the option tableName to a new table or to a shardline lease table"
-      })
-    }
-  })
-
-// ---- the client
-
-const clientConfig = (options: DynamoDbLeaseStoreOptions): DynamoDBClientConfig => {
-  // One attempt per call: retries are ours (a Schedule on Effect's Clock, visible to tests).
-  const config: DynamoDBClientConfig = { maxAttempts: 1 }
-  if (options.region !== undefined) config.region = options.region
-  if (options.credentials !== undefined) config.credentials = options.credentials as NonNullable<DynamoDBClientConfig["credentials"]>
-  if (options.endpoint !== undefined) config.endpoint = options.endpoint
-  // Local emulators speak HTTP/1.1 only; against AWS the SDK's default handler is kept.
-  const handler = options.requestHandler ?? (options.endpoint !== undefined ? new NodeHttpHandler() : undefined)
-  if (handler !== undefined) config.requestHandler = handler as NonNullable<DynamoDBClientConfig["requestHandler"]>
-  return config
-}
-
-const openClient = (sdk: Sdk, options: DynamoDbLeaseStoreOptions, store: string): Effect.Effect<DynamoDBClient, LeaseStoreError, Scope.Scope> =>
-  options.client !== undefined
-    ? Effect.succeed(options.client as unknown as DynamoDBClient)
-    : Effect.acquireRelease(
-        Effect.try({ try: () => new sdk.DynamoDBClient(clientConfig(options)), catch: (cause) => storeError(store, "open", cause) }),
-        (client) => Effect.sync(() => client.destroy())
-      )
-
-const tableNamePattern = /^[a-zA-Z0-9_.-]{3,255}$/
-
-const validateTableName = (tableName: unknown, store: string): Effect.Effect<string, LeaseStoreError> =>
-  typeof tableName === "string" && tableNamePattern.test(tableName)
-    ? Effect.succeed(tableName)
-    : Effect.fail(new LeaseStoreError({
-        operation: "open",
-        store,
-        reason: `option tableName: ${JSON.stringify(tableName)} is not a DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, _ . -)`
-      }))
 
 const byShard = (a: Lease, b: Lease) => (a.shardId < b.shardId ? -1 : a.shardId > b.shardId ? 1 : 0)
 
@@ -441,6 +275,11 @@ const byShard = (a: Lease, b: Lease) => (a.shardId < b.shardId ? -1 : a.shardId 
  * Throttling, 5xx and dropped connections are retried briefly (jittered backoff) before a
  * {@link LeaseStoreError}. Needs the optional package `@aws-sdk/client-dynamodb`; the client it
  * builds is destroyed when the scope closes.
+ *
+ * Operator state rides in the lease item when small (`stateInlineBytes`); larger states are
+ * written first as chunk items under a fresh version (BatchWriteItem, unconditional), then the
+ * checkpoint's conditional `UpdateItem` points the row at that version. Replaced and orphaned
+ * versions are deleted afterwards, best effort.
  *
  * @example
  * ```ts
@@ -459,13 +298,15 @@ export const makeDynamoDbLeaseStore = (
     const store = `dynamodb:${options.tableName}`
     // Checked before loading anything: a typo should not be reported as a missing package.
     const tableName = yield* validateTableName(options.tableName, store)
+    const layout = yield* validateStateLayout(options, store)
     const sdk = yield* importOptional<Sdk>("@aws-sdk/client-dynamodb", "LeaseStore.layerDynamoDB", { dev: false })
     const r = requests(yield* openClient(sdk, options, store), store)
     yield* ensureTable(sdk, r, tableName)
-    return leaseTable(sdk, r, tableName)
+    return leaseTable(sdk, r, tableName, layout)
   })
 
-const leaseTable = (sdk: Sdk, r: Requests, tableName: string): LeaseStoreApi => {
+const leaseTable = (sdk: Sdk, r: Requests, tableName: string, layout: StateLayout): LeaseStoreApi => {
+  const chunks = dynamoDbStateChunks(sdk, r, tableName)
   const decode = (operation: string, item: Item): Effect.Effect<Lease, LeaseStoreError> => {
     const row = fromItem(item)
     const lease = typeof row === "string" ? row : fromRow(row)
@@ -474,24 +315,32 @@ const leaseTable = (sdk: Sdk, r: Requests, tableName: string): LeaseStoreApi => 
       : Effect.succeed(lease)
   }
 
-  const getLease = (operation: string, scope: LeaseScope, shardId: string) =>
-    r.plain(operation, (c, abortSignal) =>
-      c.send(new sdk.GetItemCommand({ TableName: tableName, Key: keyOf(scope, shardId), ConsistentRead: true }), { abortSignal })).pipe(
+  const getLease = (operation: string, scope: LeaseScope, shardId: string) => {
+    const p = new Placeholders()
+    const ProjectionExpression = rowProjection(p)
+    return r.plain(operation, (c, abortSignal) =>
+      c.send(
+        new sdk.GetItemCommand({ TableName: tableName, Key: keyOf(scope, shardId), ProjectionExpression, ...p.fields(), ConsistentRead: true }),
+        { abortSignal }
+      )).pipe(
       Effect.flatMap((out) => (out.Item === undefined ? Effect.succeed(undefined) : decode(operation, out.Item)))
     )
+  }
 
   /** The row that made a condition fail: sent along by DynamoDB, else read (dynalite does not send it). */
   const foundAfter = (operation: LeaseWrite, scope: LeaseScope, shardId: string, failed: ConditionFailed) =>
     failed.item !== undefined ? decode(operation, failed.item) : getLease(operation, scope, shardId)
 
-  const ownershipWrite = (
+  /** An ownership-conditional update; answers the item as it was before (`ALL_OLD`) or after (`ALL_NEW`). */
+  const conditionalUpdate = (
     operation: LeaseWrite,
     scope: LeaseScope,
     shardId: string,
     expected: Expected,
     writer: string,
-    change: Change
-  ): Effect.Effect<Lease, LeaseLost | LeaseStoreError> => {
+    change: Change,
+    ReturnValues: "ALL_NEW" | "ALL_OLD"
+  ): Effect.Effect<Item, LeaseLost | LeaseStoreError> => {
     const p = new Placeholders()
     const UpdateExpression = updateExpression(p, change)
     const ConditionExpression = stillAt(p, expected)
@@ -503,26 +352,63 @@ const leaseTable = (sdk: Sdk, r: Requests, tableName: string): LeaseStoreApi => 
           UpdateExpression,
           ConditionExpression,
           ...p.fields(),
-          ReturnValues: "ALL_NEW",
+          ReturnValues,
           ReturnValuesOnConditionCheckFailure: "ALL_OLD"
         }),
         { abortSignal }
       )).pipe(
-      Effect.flatMap((out) => decode(operation, out.Attributes ?? {})),
+      Effect.map((out) => out.Attributes ?? {}),
       Effect.catchTag("ConditionFailed", (failed) =>
         Effect.flatMap(foundAfter(operation, scope, shardId, failed), (current) =>
           Effect.fail(leaseLost(operation, scope, shardId, writer, expected.counter, current))))
     )
   }
 
+  const ownershipWrite = (
+    operation: LeaseWrite,
+    scope: LeaseScope,
+    shardId: string,
+    expected: Expected,
+    writer: string,
+    change: Change
+  ): Effect.Effect<Lease, LeaseLost | LeaseStoreError> =>
+    Effect.flatMap(conditionalUpdate(operation, scope, shardId, expected, writer, change, "ALL_NEW"), (item) => decode(operation, item))
+
+  /**
+   * A state-writing checkpoint's row write. It answers the row as it was (`ALL_OLD`), to learn
+   * the version it replaces; the row as written is that row through the same transition.
+   */
+  const flipState = (
+    scope: LeaseScope,
+    held: HeldLease,
+    checkpoint: Checkpoint,
+    childShardIds: ReadonlyArray<string> | undefined,
+    write: StateWrite
+  ): Effect.Effect<{ readonly lease: Lease; readonly previous: StateRef | undefined }, LeaseLost | LeaseStoreError> =>
+    conditionalUpdate("checkpoint", scope, held.shardId, held, held.owner, changes.checkpoint(checkpoint, childShardIds, write), "ALL_OLD").pipe(
+      Effect.flatMap((item) => decode("checkpoint", item)),
+      Effect.flatMap((before) => {
+        const after = LeaseTransition.checkpoint(scope, before, held, checkpoint, childShardIds, write === null ? null : write.ref)
+        return after._tag === "Ok"
+          ? Effect.succeed({ lease: after.lease, previous: before.state })
+          : Effect.fail(new LeaseStoreError({
+              operation: "checkpoint",
+              store: r.store,
+              reason: `the row before the checkpoint was not held by ${held.owner} at counter ${held.counter}, yet the condition held`
+            }))
+      })
+    )
+
   const queryPage = (scope: LeaseScope, start: Item | undefined) => {
     const p = new Placeholders()
     const KeyConditionExpression = `${p.name(attr.scope)} = ${p.value(S(scopeKey(scope)))}`
+    const ProjectionExpression = rowProjection(p)
     return r.plain("list", (c, abortSignal) =>
       c.send(
         new sdk.QueryCommand({
           TableName: tableName,
           KeyConditionExpression,
+          ProjectionExpression,
           ...p.fields(),
           ConsistentRead: true,
           ...(start === undefined ? {} : { ExclusiveStartKey: start })
@@ -558,8 +444,15 @@ const leaseTable = (sdk: Sdk, r: Requests, tableName: string): LeaseStoreApi => 
     take: (scope, shardId, expected, newOwner) =>
       ownershipWrite("take", scope, shardId, expected, newOwner, changes.take(expected, newOwner)),
     renew: (scope, held) => ownershipWrite("renew", scope, held.shardId, held, held.owner, changes.renew(held)),
-    checkpoint: (scope, held, checkpoint, childShardIds) =>
-      ownershipWrite("checkpoint", scope, held.shardId, held, held.owner, changes.checkpoint(checkpoint, childShardIds)),
+    checkpoint: (scope, held, checkpoint, childShardIds, state) =>
+      state === undefined
+        ? ownershipWrite("checkpoint", scope, held.shardId, held, held.owner, changes.checkpoint(checkpoint, childShardIds))
+        : writeState(held.shardId, held, layout, state, {
+            writeChunks: (version, parts) => chunks.write(scope, held.shardId, version, parts),
+            deleteChunks: (ref) => chunks.delete(scope, held.shardId, ref),
+            flip: (write) => flipState(scope, held, checkpoint, childShardIds, write),
+            current: getLease("checkpoint", scope, held.shardId)
+          }),
     release: (scope, held) => ownershipWrite("release", scope, held.shardId, held, held.owner, changes.release(held)),
     setChildren: (scope, shardId, childShardIds) => {
       const p = new Placeholders()
@@ -572,8 +465,14 @@ const leaseTable = (sdk: Sdk, r: Requests, tableName: string): LeaseStoreApi => 
           { abortSignal }
         )).pipe(Effect.asVoid, Effect.catchTag("ConditionFailed", () => Effect.void))
     },
+    loadState: (scope, lease) =>
+      lease.state === undefined ? Effect.succeed(undefined) : chunks.read(scope, lease.shardId, lease.state, keyOf(scope, lease.shardId)),
+    // The row first: chunks without a row are orphans that the next delete removes; a row
+    // without its chunks would be a broken state.
     delete: (scope, shardId) =>
-      Effect.asVoid(r.plain("delete", (c, abortSignal) =>
-        c.send(new sdk.DeleteItemCommand({ TableName: tableName, Key: keyOf(scope, shardId) }), { abortSignal })))
+      r.plain("delete", (c, abortSignal) =>
+        c.send(new sdk.DeleteItemCommand({ TableName: tableName, Key: keyOf(scope, shardId) }), { abortSignal })).pipe(
+        Effect.zipRight(chunks.deleteAll(scope, shardId))
+      )
   }
 }

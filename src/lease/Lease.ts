@@ -34,6 +34,24 @@ export interface Lease {
   readonly childShardIds: ReadonlyArray<string>
   /** Owner changes since the last checkpoint: a high count means the shard keeps failing over. */
   readonly ownerSwitchesSinceCheckpoint: number
+  /** The shard's operator state as of the checkpoint (read it with `loadState`); undefined: none. */
+  readonly state?: StateRef | undefined
+}
+
+/**
+ * Where a lease's operator state is kept: the version its last checkpoint wrote. The state itself
+ * is read with `LeaseStoreApi.loadState`.
+ */
+export interface StateRef {
+  /**
+   * Unique per write, e.g. `${counter}-${random hex}`, so chunks written by a worker that lost the
+   * lease never mix with the owner's.
+   */
+  readonly version: string
+  /** Size of the state in bytes (> 0: an empty state is no state). */
+  readonly bytes: number
+  /** 0: inline in the lease row; n > 0: in n chunks stored beside the row. */
+  readonly chunks: number
 }
 
 /** What a new lease row starts with. */
@@ -163,22 +181,29 @@ export const LeaseTransition = {
         }),
   renew: (scope: LeaseScope, current: Lease | undefined, held: HeldLease): Transition =>
     holds(current, held) ? ok({ ...current!, counter: current!.counter + 1 }) : no(leaseLost("renew", scope, held.shardId, held.owner, held.counter, current)),
-  /** Checkpoint: does not bump the counter; resets the owner-switch count; may record the children. */
+  /**
+   * Checkpoint: does not bump the counter; resets the owner-switch count; may record the children
+   * and point the row at new operator state (`state` undefined: unchanged; null: none).
+   */
   checkpoint: (
     scope: LeaseScope,
     current: Lease | undefined,
     held: HeldLease,
     checkpoint: Checkpoint,
-    childShardIds?: ReadonlyArray<string>
-  ): Transition =>
-    holds(current, held)
-      ? ok({
-          ...current!,
-          checkpoint,
-          ownerSwitchesSinceCheckpoint: 0,
-          childShardIds: childShardIds === undefined ? current!.childShardIds : [...childShardIds]
-        })
-      : no(leaseLost("checkpoint", scope, held.shardId, held.owner, held.counter, current)),
+    childShardIds?: ReadonlyArray<string>,
+    state?: StateRef | null
+  ): Transition => {
+    if (!holds(current, held)) return no(leaseLost("checkpoint", scope, held.shardId, held.owner, held.counter, current))
+    const { state: previous, ...rest } = current!
+    const next = state === undefined ? previous : state ?? undefined
+    return ok({
+      ...rest,
+      checkpoint,
+      ownerSwitchesSinceCheckpoint: 0,
+      childShardIds: childShardIds === undefined ? current!.childShardIds : [...childShardIds],
+      ...(next === undefined ? {} : { state: { ...next } })
+    })
+  },
   release: (scope: LeaseScope, current: Lease | undefined, held: HeldLease): Transition =>
     holds(current, held)
       ? ok({ ...current!, owner: undefined, counter: current!.counter + 1 })
@@ -203,6 +228,10 @@ export interface LeaseRow {
   readonly parentShardIds: ReadonlyArray<string>
   readonly childShardIds: ReadonlyArray<string>
   readonly ownerSwitchesSinceCheckpoint: number
+  /** The state pointer ({@link StateRef}); null, 0, 0 when there is no state. */
+  readonly stateVersion: string | null
+  readonly stateBytes: number
+  readonly stateChunks: number
 }
 
 export const SHARD_END = "SHARD_END"
@@ -231,8 +260,34 @@ export const toRow = (lease: Lease): LeaseRow => ({
   startAt: encodeStartAt(lease.startAt),
   parentShardIds: lease.parentShardIds,
   childShardIds: lease.childShardIds,
-  ownerSwitchesSinceCheckpoint: lease.ownerSwitchesSinceCheckpoint
+  ownerSwitchesSinceCheckpoint: lease.ownerSwitchesSinceCheckpoint,
+  ...encodeState(lease.state)
 })
+
+/** A state pointer as the flat row fields. */
+export const encodeState = (state: StateRef | undefined): { stateVersion: string | null; stateBytes: number; stateChunks: number } =>
+  state === undefined
+    ? { stateVersion: null, stateBytes: 0, stateChunks: 0 }
+    : { stateVersion: state.version, stateBytes: state.bytes, stateChunks: state.chunks }
+
+/**
+ * What a state version may hold: it becomes part of keys (DynamoDB sort keys joined with `#`), so
+ * a short run of `A-Z a-z 0-9 _ . -`.
+ */
+export const isStateVersion = (version: unknown): version is string =>
+  typeof version === "string" && /^[A-Za-z0-9_.-]{1,64}$/.test(version)
+
+/** The row's state fields back to a pointer; a string naming what is malformed. */
+const decodeState = (row: LeaseRow): StateRef | undefined | string => {
+  const bad = () =>
+    `lease ${row.shardId}: bad state pointer (version ${JSON.stringify(row.stateVersion)}, ` +
+    `${row.stateBytes} bytes, ${row.stateChunks} chunks)`
+  if (row.stateVersion === null) return row.stateBytes === 0 && row.stateChunks === 0 ? undefined : bad()
+  // Every chunk holds at least one byte, and an empty state is stored as no state.
+  if (!isStateVersion(row.stateVersion) || !isCount(row.stateBytes) || !isCount(row.stateChunks)) return bad()
+  if (row.stateBytes === 0 || row.stateChunks > row.stateBytes) return bad()
+  return { version: row.stateVersion, bytes: row.stateBytes, chunks: row.stateChunks }
+}
 
 /** A whole number >= 0 that a double holds exactly. */
 export const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0
@@ -252,6 +307,8 @@ export const fromRow = (row: LeaseRow): Lease | string => {
     if (!/^\d+$/.test(row.checkpoint)) return `lease ${row.shardId}: bad checkpoint ${JSON.stringify(row.checkpoint)}`
     checkpoint = Checkpoint.sequence(row.checkpoint, row.checkpointSubSequenceNumber)
   }
+  const state = decodeState(row)
+  if (typeof state === "string") return state
   return {
     shardId: row.shardId,
     owner: row.owner ?? undefined,
@@ -260,6 +317,7 @@ export const fromRow = (row: LeaseRow): Lease | string => {
     startAt,
     parentShardIds: [...row.parentShardIds],
     childShardIds: [...row.childShardIds],
-    ownerSwitchesSinceCheckpoint: row.ownerSwitchesSinceCheckpoint
+    ownerSwitchesSinceCheckpoint: row.ownerSwitchesSinceCheckpoint,
+    ...(state === undefined ? {} : { state })
   }
 }

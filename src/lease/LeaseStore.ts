@@ -1,26 +1,23 @@
-import { Context, Effect, Layer, Ref } from "effect"
+import { Context, Effect, Layer } from "effect"
 import type { Checkpoint } from "../checkpoint/index.js"
 import type { MissingDependency } from "../internal/optionalDependency.js"
 import { type DynamoDbLeaseStoreOptions, makeDynamoDbLeaseStore } from "./DynamoDbLeaseStore.js"
-import {
-  type HeldLease,
-  type Lease,
-  type LeaseLost,
-  type LeaseScope,
-  LeaseStoreError,
-  LeaseTransition,
-  newLease,
-  type NewLease,
-  scopeKey,
-  type Transition
-} from "./Lease.js"
+import type { HeldLease, Lease, LeaseLost, LeaseScope, LeaseStoreError, NewLease, StateRef } from "./Lease.js"
+import { makeMemoryLeaseStore } from "./MemoryLeaseStore.js"
 import { makeSqliteLeaseStore, type SqliteLeaseStoreOptions } from "./SqliteLeaseStore.js"
+
+export { makeMemoryLeaseStore, type MemoryLeaseStoreOptions } from "./MemoryLeaseStore.js"
 
 /**
  * A lease table: one row per shard and scope. Writes that depend on ownership (`take`, `renew`,
  * `checkpoint`, `release`) are compare-and-set on the owner and the lease counter and fail with
  * {@link LeaseLost} when the row moved on; each returns the row as written. Reads are strongly
  * consistent.
+ *
+ * A row may carry its shard's operator state (windows, keyed state), written by `checkpoint` in
+ * the same conditional write as the checkpoint, so whoever takes the lease next resumes exactly
+ * from the last committed batch. Large states live in chunks beside the row behind a versioned
+ * pointer ({@link StateRef}) that the conditional write flips.
  */
 export interface LeaseStoreApi {
   /** A name for messages, e.g. `memory`, `sqlite:/path`, `dynamodb:table`. */
@@ -39,13 +36,33 @@ export interface LeaseStoreApi {
   ) => Effect.Effect<Lease, LeaseLost | LeaseStoreError>
   /** Renews a held lease; counter + 1. */
   readonly renew: (scope: LeaseScope, held: HeldLease) => Effect.Effect<Lease, LeaseLost | LeaseStoreError>
-  /** Writes a held lease's checkpoint (counter unchanged); at the shard's end, also its children. */
+  /**
+   * Writes a held lease's checkpoint (counter unchanged); at the shard's end, also its children.
+   *
+   * `state` undefined leaves the row's operator state as it is; given, it becomes the row's state
+   * in the same conditional write (chunks, if any, are written first under a fresh version that
+   * the write then points to); empty, it clears the state. The replaced version's chunks are
+   * deleted afterwards, and after a failed write the ones just written (both best effort).
+   */
   readonly checkpoint: (
     scope: LeaseScope,
     held: HeldLease,
     checkpoint: Checkpoint,
-    childShardIds?: ReadonlyArray<string>
+    childShardIds?: ReadonlyArray<string>,
+    state?: Uint8Array
   ) => Effect.Effect<Lease, LeaseLost | LeaseStoreError>
+  /**
+   * The operator state `lease` points to (`lease.state`, as read or written: the row is not read
+   * again for a newer pointer); undefined when it has none. Missing or short chunks, or inline
+   * bytes a later checkpoint replaced, are a {@link LeaseStoreError} naming the version.
+   *
+   * @example
+   * ```ts
+   * const taken = yield* leases.take(scope, shardId, { owner: row.owner, counter: row.counter }, "worker-2")
+   * const state = yield* leases.loadState(scope, taken) // the state of the last committed checkpoint
+   * ```
+   */
+  readonly loadState: (scope: LeaseScope, lease: Lease) => Effect.Effect<Uint8Array | undefined, LeaseStoreError>
   /** Gives a held lease up (owner cleared, counter + 1) so another worker can take it at once. */
   readonly release: (scope: LeaseScope, held: HeldLease) => Effect.Effect<Lease, LeaseLost | LeaseStoreError>
   /** Records a shard's children (from ListShards or ChildShards); no ownership needed. No-op if the row is gone. */
@@ -54,7 +71,7 @@ export interface LeaseStoreApi {
     shardId: string,
     childShardIds: ReadonlyArray<string>
   ) => Effect.Effect<void, LeaseStoreError>
-  /** Deletes a row (ended shards whose children started, shards gone from the stream). */
+  /** Deletes a row (ended shards whose children started, shards gone from the stream) and every version of its state. */
   readonly delete: (scope: LeaseScope, shardId: string) => Effect.Effect<void, LeaseStoreError>
 }
 
@@ -88,55 +105,3 @@ export class LeaseStore extends Context.Tag("shardline/LeaseStore")<LeaseStore, 
     options: DynamoDbLeaseStoreOptions
   ): Layer.Layer<LeaseStore, LeaseStoreError | MissingDependency> => Layer.scoped(LeaseStore, makeDynamoDbLeaseStore(options))
 }
-
-const byShard = (a: Lease, b: Lease) => (a.shardId < b.shardId ? -1 : a.shardId > b.shardId ? 1 : 0)
-
-/** A lease table in memory, applying {@link LeaseTransition} atomically. */
-export const makeMemoryLeaseStore = (): Effect.Effect<LeaseStoreApi> =>
-  Effect.map(Ref.make(new Map<string, ReadonlyMap<string, Lease>>()), (table) => {
-    const rows = (scope: LeaseScope) => Effect.map(Ref.get(table), (all) => all.get(scopeKey(scope)) ?? new Map<string, Lease>())
-    const put = (scope: LeaseScope, f: (rows: Map<string, Lease>) => void) =>
-      Ref.update(table, (all) => {
-        const next = new Map(all)
-        const scoped = new Map(all.get(scopeKey(scope)) ?? [])
-        f(scoped)
-        next.set(scopeKey(scope), scoped)
-        return next
-      })
-    const write = (scope: LeaseScope, shardId: string, transition: (current: Lease | undefined) => Transition) =>
-      Ref.modify(table, (all): [Transition, Map<string, ReadonlyMap<string, Lease>>] => {
-        const scoped = all.get(scopeKey(scope))
-        const result = transition(scoped?.get(shardId))
-        if (result._tag === "Lost") return [result, all as Map<string, ReadonlyMap<string, Lease>>]
-        const next = new Map(all)
-        next.set(scopeKey(scope), new Map(scoped ?? []).set(shardId, result.lease))
-        return [result, next]
-      }).pipe(Effect.flatMap((r) => (r._tag === "Ok" ? Effect.succeed(r.lease) : Effect.fail(r.error))))
-    const api: LeaseStoreApi = {
-      name: "memory",
-      list: (scope) => Effect.map(rows(scope), (r) => [...r.values()].sort(byShard)),
-      get: (scope, shardId) => Effect.map(rows(scope), (r) => r.get(shardId)),
-      create: (scope, lease) =>
-        Ref.modify(table, (all): [boolean, Map<string, ReadonlyMap<string, Lease>>] => {
-          const scoped = all.get(scopeKey(scope))
-          if (scoped?.has(lease.shardId) === true) return [false, all as Map<string, ReadonlyMap<string, Lease>>]
-          const next = new Map(all)
-          next.set(scopeKey(scope), new Map(scoped ?? []).set(lease.shardId, newLease(lease)))
-          return [true, next]
-        }),
-      take: (scope, shardId, expected, newOwner) =>
-        write(scope, shardId, (current) => LeaseTransition.take(scope, shardId, current, expected, newOwner)),
-      renew: (scope, held) => write(scope, held.shardId, (current) => LeaseTransition.renew(scope, current, held)),
-      checkpoint: (scope, held, checkpoint, childShardIds) =>
-        write(scope, held.shardId, (current) => LeaseTransition.checkpoint(scope, current, held, checkpoint, childShardIds)),
-      release: (scope, held) => write(scope, held.shardId, (current) => LeaseTransition.release(scope, current, held)),
-      setChildren: (scope, shardId, childShardIds) =>
-        put(scope, (r) => {
-          const current = r.get(shardId)
-          if (current !== undefined) r.set(shardId, { ...current, childShardIds: [...childShardIds] })
-        }),
-      delete: (scope, shardId) => put(scope, (r) => void r.delete(shardId))
-    }
-    return api
-  })
-

@@ -13,9 +13,11 @@ import {
   LeaseTransition,
   newLease,
   scopeKey,
+  type StateRef,
   toRow,
   type Transition
 } from "./Lease.js"
+import { checkInline, checkStateBytes, joinChunks, newStateVersion, planState, type StateLayout, type StateWrite } from "./LeaseState.js"
 import type { LeaseStoreApi } from "./LeaseStore.js"
 
 /** Where the SQLite lease table lives. */
@@ -30,6 +32,11 @@ export interface SqliteLeaseStoreOptions {
    * driver is synchronous); lease transactions last well under a millisecond, so it is short.
    */
   readonly busyTimeout?: number
+  /**
+   * Operator states up to this many bytes stay inline in the lease row; larger ones go into
+   * chunks of this size in the table `<tableName>_state`. Default 1 MiB.
+   */
+  readonly stateChunkBytes?: number
 }
 
 type Driver = typeof BetterSqlite3
@@ -37,6 +44,7 @@ type Database = BetterSqlite3.Database
 
 const defaultTableName = "shardline_leases"
 const defaultBusyTimeout = 5000
+const defaultStateChunkBytes = 1024 * 1024
 const identifier = /^[A-Za-z_][A-Za-z0-9_]*$/
 
 /** A row as SQLite returns it: snake_case columns, the shard lists as JSON text. */
@@ -50,6 +58,9 @@ interface SqlRow {
   readonly parents: string
   readonly children: string
   readonly owner_switches: number
+  readonly state_version: string | null
+  readonly state_bytes: number
+  readonly state_chunks: number
 }
 
 /** The named parameters of a full row write. */
@@ -57,7 +68,17 @@ interface SqlParams extends SqlRow {
   readonly scope: string
 }
 
-const columns = "shard_id, owner, counter, checkpoint, checkpoint_sub, start_at, parents, children, owner_switches"
+const columns =
+  "shard_id, owner, counter, checkpoint, checkpoint_sub, start_at, parents, children, owner_switches, state_version, state_bytes, state_chunks"
+
+/** The state columns, added to tables created before operator state existed (ALTER TABLE needs defaults for NOT NULL). */
+const stateColumns: ReadonlyArray<readonly [name: string, definition: string]> = [
+  ["state_version", "TEXT"],
+  ["state_bytes", "INTEGER NOT NULL DEFAULT 0"],
+  ["state_chunks", "INTEGER NOT NULL DEFAULT 0"],
+  // The state itself when it is small (state_chunks = 0); else NULL and the chunks are in <table>_state.
+  ["state_inline", "BLOB"]
+]
 
 // STRICT makes SQLite reject a value of the wrong type instead of silently storing it (plain
 // tables store "abc" in an INTEGER column), so a buggy or foreign writer fails loudly at write time.
@@ -73,8 +94,24 @@ const createTable = (table: string) => `
     parents TEXT NOT NULL,
     children TEXT NOT NULL,
     owner_switches INTEGER NOT NULL,
+    ${stateColumns.map(([name, definition]) => `${name} ${definition},`).join("\n    ")}
     PRIMARY KEY (scope, shard_id)
   ) STRICT`
+
+// A shard's state chunks, by version: a checkpoint writes a new version and drops the others in
+// the transaction that points the row at it.
+const createStateTable = (table: string) => `
+  CREATE TABLE IF NOT EXISTS "${table}_state" (
+    scope TEXT NOT NULL,
+    shard_id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (scope, shard_id, version, idx)
+  ) STRICT`
+
+/** The driver binds Buffers as BLOBs, not other Uint8Arrays; a view, not a copy. */
+const blob = (data: Uint8Array): Buffer => Buffer.from(data.buffer, data.byteOffset, data.byteLength)
 
 const encode = (scope: string, lease: Lease): SqlParams => {
   const row = toRow(lease)
@@ -88,7 +125,10 @@ const encode = (scope: string, lease: Lease): SqlParams => {
     start_at: row.startAt,
     parents: JSON.stringify(row.parentShardIds),
     children: JSON.stringify(row.childShardIds),
-    owner_switches: row.ownerSwitchesSinceCheckpoint
+    owner_switches: row.ownerSwitchesSinceCheckpoint,
+    state_version: row.stateVersion,
+    state_bytes: row.stateBytes,
+    state_chunks: row.stateChunks
   }
 }
 
@@ -121,7 +161,10 @@ const decode = (row: SqlRow): Lease | string => {
     startAt: String(row.start_at),
     parentShardIds: parents,
     childShardIds: children,
-    ownerSwitchesSinceCheckpoint: row.owner_switches
+    ownerSwitchesSinceCheckpoint: row.owner_switches,
+    stateVersion: row.state_version,
+    stateBytes: row.state_bytes,
+    stateChunks: row.state_chunks
   })
 }
 
@@ -142,7 +185,7 @@ const validate = (options: SqliteLeaseStoreOptions): string | undefined => {
   }
   const busy = options.busyTimeout ?? defaultBusyTimeout
   if (!isCount(busy)) return `option busyTimeout ${busy} is not a whole number of milliseconds >= 0`
-  return undefined
+  return checkStateBytes("stateChunkBytes", options.stateChunkBytes ?? defaultStateChunkBytes)
 }
 
 /** A conditional write's outcome: the transition's, or the stored row could not be decoded (nothing written). */
@@ -155,7 +198,10 @@ type WriteOutcome = Transition | { readonly _tag: "Malformed"; readonly reason: 
  * applies the matching {@link LeaseTransition} and writes the result: IMMEDIATE takes the
  * database's write lock before the read, so no other process can change the row between the
  * read and the write, and a second writer waits (up to `busyTimeout`) instead of failing
- * halfway. The database closes when the scope closes. Needs the optional package `better-sqlite3`.
+ * halfway. A checkpoint's operator state is written in the same transaction: inline in the row
+ * when small, else as chunks in `<tableName>_state` under a fresh version the row then points to
+ * (the previous version is deleted in that transaction too). The database closes when the scope
+ * closes. Needs the optional package `better-sqlite3`.
  *
  * @example
  * ```ts
@@ -173,6 +219,7 @@ export const makeSqliteLeaseStore = (
     const store = `sqlite:${path}`
     const table = options.tableName ?? defaultTableName
     const busyTimeout = options.busyTimeout ?? defaultBusyTimeout
+    const chunkBytes = options.stateChunkBytes ?? defaultStateChunkBytes
     const error = (operation: string, reason: string, cause?: unknown) =>
       new LeaseStoreError({ operation, store, reason, cause })
     const attempt = <A>(operation: string, f: () => A) =>
@@ -191,13 +238,13 @@ export const makeSqliteLeaseStore = (
       (db) => attempt("close", () => db.close()).pipe(Effect.ignoreLogged)
     )
     return yield* attempt("open", () => setUp(db, table, busyTimeout)).pipe(
-      Effect.map((statements) => api(store, statements, error, attempt))
+      Effect.map((statements) => api(store, statements, { inlineBytes: chunkBytes, chunkBytes }, error, attempt))
     )
   })
 
-/** Pragmas, the table and every statement, prepared once. */
+/** Pragmas, the tables and every statement, prepared once. */
 const setUp = (db: Database, table: string, busyTimeout: number) => {
-  // The busy timeout first: the pragmas and CREATE below need locks other processes may hold.
+  // The busy timeout first: the pragmas and CREATEs below need locks other processes may hold.
   db.pragma(`busy_timeout = ${busyTimeout}`)
   // WAL lets readers (list, get) run while another process writes. Correctness does not depend
   // on it (the IMMEDIATE transactions do), so a file system that refuses WAL still works.
@@ -207,25 +254,64 @@ const setUp = (db: Database, table: string, busyTimeout: number) => {
   // no surviving worker can act on a counter that was rolled back; a lost checkpoint means records
   // are read again, which at-least-once delivery allows. FULL would fsync on every renewal.
   db.pragma("synchronous = NORMAL")
-  db.exec(createTable(table))
+  const columnsOf = (name: string) =>
+    new Set((db.pragma(`table_info("${name}")`) as Array<{ readonly name: string }>).map((c) => c.name))
+  const complete = () => {
+    const present = columnsOf(table)
+    return stateColumns.every(([name]) => present.has(name)) && columnsOf(`${table}_state`).size > 0
+  }
+  // Tables missing or of the previous version (no state columns): created or migrated in one
+  // IMMEDIATE transaction, so processes opening them at once do it once. The usual open finds
+  // them complete and takes no write lock.
+  if (!complete()) {
+    db.transaction(() => {
+      db.exec(createTable(table))
+      const present = columnsOf(table)
+      for (const [name, definition] of stateColumns) {
+        if (!present.has(name)) db.exec(`ALTER TABLE "${table}" ADD COLUMN ${name} ${definition}`)
+      }
+      db.exec(createStateTable(table))
+    }).immediate()
+  }
   const t = `"${table}"`
+  const chunks = `"${table}_state"`
   const selectOne = db.prepare<[string, string], SqlRow>(`SELECT ${columns} FROM ${t} WHERE scope = ? AND shard_id = ?`)
   const update = db.prepare<SqlParams>(
     `UPDATE ${t} SET owner = @owner, counter = @counter, checkpoint = @checkpoint, checkpoint_sub = @checkpoint_sub,
-       start_at = @start_at, parents = @parents, children = @children, owner_switches = @owner_switches
+       start_at = @start_at, parents = @parents, children = @children, owner_switches = @owner_switches,
+       state_version = @state_version, state_bytes = @state_bytes, state_chunks = @state_chunks
      WHERE scope = @scope AND shard_id = @shard_id`
   )
+  const setInline = db.prepare<[Buffer | null, string, string]>(`UPDATE ${t} SET state_inline = ? WHERE scope = ? AND shard_id = ?`)
+  const insertChunk = db.prepare<[string, string, string, number, Buffer]>(
+    `INSERT INTO ${chunks} (scope, shard_id, version, idx, data) VALUES (?, ?, ?, ?, ?)`
+  )
+  // Every version but the one the row now points to (NULL: all of them).
+  const pruneChunks = db.prepare<[string, string, string | null]>(
+    `DELETE FROM ${chunks} WHERE scope = ? AND shard_id = ? AND version IS NOT ?`
+  )
+  const remove = db.prepare<[string, string]>(`DELETE FROM ${t} WHERE scope = ? AND shard_id = ?`)
+  const removeChunks = db.prepare<[string, string]>(`DELETE FROM ${chunks} WHERE scope = ? AND shard_id = ?`)
   // Read, decide with the shared transition, write: the body of every ownership-conditional write.
+  // With `state` (a state-writing checkpoint) the chunks, the inline bytes and the pruning of the
+  // replaced version commit with the row or not at all.
   const conditional = (
     key: string,
     shardId: string,
-    transition: (current: Lease | undefined) => Transition
+    transition: (current: Lease | undefined) => Transition,
+    state?: StateWrite
   ): WriteOutcome => {
     const found = selectOne.get(key, shardId)
     const current = found === undefined ? undefined : decode(found)
     if (typeof current === "string") return { _tag: "Malformed", reason: current }
     const outcome = transition(current)
-    if (outcome._tag === "Ok") update.run(encode(key, outcome.lease))
+    if (outcome._tag !== "Ok") return outcome
+    update.run(encode(key, outcome.lease))
+    if (state !== undefined) {
+      state?.chunks.forEach((data, i) => insertChunk.run(key, shardId, state.ref.version, i, blob(data)))
+      setInline.run(state?.inline === undefined ? null : blob(state.inline), key, shardId)
+      pruneChunks.run(key, shardId, state !== null && state.ref.chunks > 0 ? state.ref.version : null)
+    }
     return outcome
   }
   return {
@@ -236,11 +322,21 @@ const setUp = (db: Database, table: string, busyTimeout: number) => {
     // read as "already exists". Only the key conflict means that.
     insert: db.prepare<SqlParams>(
       `INSERT INTO ${t} (scope, ${columns})
-       VALUES (@scope, @shard_id, @owner, @counter, @checkpoint, @checkpoint_sub, @start_at, @parents, @children, @owner_switches)
+       VALUES (@scope, @shard_id, @owner, @counter, @checkpoint, @checkpoint_sub, @start_at, @parents, @children, @owner_switches,
+         @state_version, @state_bytes, @state_chunks)
        ON CONFLICT (scope, shard_id) DO NOTHING`
     ),
     setChildren: db.prepare<[string, string, string]>(`UPDATE ${t} SET children = ? WHERE scope = ? AND shard_id = ?`),
-    remove: db.prepare<[string, string]>(`DELETE FROM ${t} WHERE scope = ? AND shard_id = ?`),
+    selectInline: db.prepare<[string, string], { readonly state_version: string | null; readonly state_inline: Buffer | null }>(
+      `SELECT state_version, state_inline FROM ${t} WHERE scope = ? AND shard_id = ?`
+    ),
+    selectChunks: db.prepare<[string, string, string], { readonly idx: number; readonly data: Buffer }>(
+      `SELECT idx, data FROM ${chunks} WHERE scope = ? AND shard_id = ? AND version = ?`
+    ),
+    remove: db.transaction((key: string, shardId: string) => {
+      remove.run(key, shardId)
+      removeChunks.run(key, shardId)
+    }),
     // Called as .immediate(...): BEGIN IMMEDIATE, so the read already holds the write lock.
     conditional: db.transaction(conditional)
   }
@@ -251,6 +347,7 @@ type Statements = ReturnType<typeof setUp>
 const api = (
   name: string,
   sql: Statements,
+  layout: StateLayout,
   error: (operation: string, reason: string) => LeaseStoreError,
   attempt: <A>(operation: string, f: () => A) => Effect.Effect<A, LeaseStoreError>
 ): LeaseStoreApi => {
@@ -262,9 +359,10 @@ const api = (
     operation: "take" | "renew" | "checkpoint" | "release",
     scope: LeaseScope,
     shardId: string,
-    transition: (current: Lease | undefined) => Transition
+    transition: (current: Lease | undefined) => Transition,
+    state?: StateWrite
   ): Effect.Effect<Lease, LeaseLost | LeaseStoreError> =>
-    attempt(operation, () => sql.conditional.immediate(scopeKey(scope), shardId, transition)).pipe(
+    attempt(operation, () => sql.conditional.immediate(scopeKey(scope), shardId, transition, state)).pipe(
       Effect.flatMap((outcome): Effect.Effect<Lease, LeaseLost | LeaseStoreError> => {
         switch (outcome._tag) {
           case "Ok":
@@ -276,6 +374,8 @@ const api = (
         }
       })
     )
+  const checked = (found: Uint8Array | string) =>
+    typeof found === "string" ? Effect.fail(error("loadState", found)) : Effect.succeed(found)
   return {
     name,
     list: (scope) =>
@@ -291,13 +391,35 @@ const api = (
     take: (scope, shardId, expected, newOwner) =>
       write("take", scope, shardId, (current) => LeaseTransition.take(scope, shardId, current, expected, newOwner)),
     renew: (scope, held) => write("renew", scope, held.shardId, (current) => LeaseTransition.renew(scope, current, held)),
-    checkpoint: (scope, held, checkpoint, childShardIds) =>
-      write("checkpoint", scope, held.shardId, (current) =>
-        LeaseTransition.checkpoint(scope, current, held, checkpoint, childShardIds)),
+    checkpoint: (scope, held, checkpoint, childShardIds, state) => {
+      const transition = (ref: StateRef | null | undefined) => (current: Lease | undefined) =>
+        LeaseTransition.checkpoint(scope, current, held, checkpoint, childShardIds, ref)
+      if (state === undefined) return write("checkpoint", scope, held.shardId, transition(undefined))
+      return Effect.flatMap(newStateVersion(held), (version) => {
+        const planned = planState(layout, state, version)
+        return write("checkpoint", scope, held.shardId, transition(planned === null ? null : planned.ref), planned)
+      })
+    },
     release: (scope, held) =>
       write("release", scope, held.shardId, (current) => LeaseTransition.release(scope, current, held)),
+    loadState: (scope, lease) => {
+      const ref = lease.state
+      if (ref === undefined) return Effect.succeed(undefined)
+      if (ref.chunks === 0) {
+        return attempt("loadState", () => sql.selectInline.get(scopeKey(scope), lease.shardId)).pipe(
+          Effect.flatMap((row) =>
+            checked(checkInline(lease.shardId, ref, {
+              version: row?.state_version ?? undefined,
+              data: row?.state_inline === null || row?.state_inline === undefined ? undefined : new Uint8Array(row.state_inline)
+            })))
+        )
+      }
+      return attempt("loadState", () => sql.selectChunks.all(scopeKey(scope), lease.shardId, ref.version)).pipe(
+        Effect.flatMap((rows) => checked(joinChunks(lease.shardId, ref, rows.map((r) => ({ index: r.idx, data: r.data })))))
+      )
+    },
     setChildren: (scope, shardId, childShardIds) =>
       attempt("setChildren", () => void sql.setChildren.run(JSON.stringify([...childShardIds]), scopeKey(scope), shardId)),
-    delete: (scope, shardId) => attempt("delete", () => void sql.remove.run(scopeKey(scope), shardId))
+    delete: (scope, shardId) => attempt("delete", () => sql.remove.immediate(scopeKey(scope), shardId))
   }
 }

@@ -10,8 +10,9 @@ export {
   LeaseLost,
   type LeaseScope,
   LeaseStoreError,
-  type NewLease
+  type NewLease,
+  type StateRef
 } from "./Lease.js"
-export { LeaseStore, type LeaseStoreApi, makeMemoryLeaseStore } from "./LeaseStore.js"
+export { LeaseStore, type LeaseStoreApi, makeMemoryLeaseStore, type MemoryLeaseStoreOptions } from "./LeaseStore.js"
 export { type DynamoDbClientLike, type DynamoDbLeaseStoreOptions } from "./DynamoDbLeaseStore.js"
 export { type SqliteLeaseStoreOptions } from "./SqliteLeaseStore.js"

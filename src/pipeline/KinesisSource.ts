@@ -1,13 +1,15 @@
-import { Duration, Effect, type Scope, Stream } from "effect"
+import { Deferred, Duration, Effect, FiberId, type Scope, Stream } from "effect"
 import { type CheckpointError, type CheckpointScope, CheckpointStore } from "../checkpoint/index.js"
 import type { Codec, DecodeError } from "../codec/index.js"
 import { durationOption, integerOption, InvalidOption, textOption } from "../config/index.js"
 import {
   type InitialPosition,
   listShards,
+  parentsOf,
   readInLineageOrder,
   readShard,
   resolveReaderOptions,
+  type ShardInfo,
   ShardPosition,
   type ShardReaderOptions,
   type ShardReaderSettings
@@ -15,9 +17,12 @@ import {
 import { type LeaseCoordinationOptions, resolveCoordination } from "../coordinator/index.js"
 import type { Kinesis, KinesisError } from "../kinesis/index.js"
 import type { LeaseStore, LeaseStoreError } from "../lease/index.js"
+import type { LeaseSession } from "../coordinator/index.js"
+import type { StoredState } from "../state/StateRuntime.js"
 import type { BatchDraft, SourceChunk } from "./Batch.js"
 import { decodeChunk } from "./decodeChunk.js"
 import { startLeased } from "./leasedSource.js"
+import { storedState } from "./sourceState.js"
 
 export { decodeChunk }
 
@@ -75,8 +80,24 @@ export interface SourceRun<A> {
   /** What of a closed batch may still go to the sink: with leases, not the shards lost meanwhile. */
   readonly deliverable: (draft: BatchDraft<A>) => BatchDraft<A>
   readonly fencingTokens: (draft: BatchDraft<A>) => ReadonlyMap<string, number>
-  /** Checkpoints a batch the sink finished. */
-  readonly commit: (draft: BatchDraft<A>) => Effect.Effect<void, CheckpointError | LeaseStoreError>
+  /**
+   * Checkpoints a batch the sink finished, with the operator state of the shards in `states`
+   * (each in one write with its shard's position); answers the shards whose state was written.
+   */
+  readonly commit: (
+    draft: BatchDraft<A>,
+    states: ReadonlyMap<string, Uint8Array>
+  ) => Effect.Effect<ReadonlySet<string>, CheckpointError | LeaseStoreError>
+  /**
+   * The shards being read now (with leases: under which holding), once a child's parents ended:
+   * a stateful pipeline holds their state even while they bring no records.
+   */
+  readonly activeShards: () => ReadonlyMap<string, LeaseSession | undefined>
+  /** The operator state committed for a shard (with leases: under the holding `session`). */
+  readonly loadState: (
+    shardId: string,
+    session: LeaseSession | undefined
+  ) => Effect.Effect<StoredState, CheckpointError | LeaseStoreError | KinesisError, Kinesis>
   /** A graceful stop began. */
   readonly shutdown: Effect.Effect<void>
   /** An interrupted run first finishes the batch in the sink (with leases: a clean handoff to the next owner). */
@@ -91,8 +112,11 @@ export interface ResolvedSource<A, R = CheckpointStore | LeaseStore> {
   readonly scope: CheckpointScope
   readonly batchInterval: Duration.Duration
   readonly maxBatchRecords: number
-  /** Opens the source for one run, in the run's scope. */
-  readonly start: Effect.Effect<SourceRun<A>, SourceStartError, Scope.Scope | Kinesis | R>
+  /**
+   * Opens the source for one run, in the run's scope. `stateful`: the pipeline keeps operator
+   * state, so a child shard starts only once its parents' final state is committed.
+   */
+  readonly start: (options: { readonly stateful: boolean }) => Effect.Effect<SourceRun<A>, SourceStartError, Scope.Scope | Kinesis | R>
 }
 
 const checkStartAt = (startAt: InitialPosition): Effect.Effect<InitialPosition, InvalidOption> =>
@@ -131,8 +155,8 @@ export const resolveKinesisSource = <A>(
     }
     const start: ResolvedSource<A>["start"] =
       leases === undefined
-        ? startCheckpointed({ scope, codec, reader, startAt, wanted })
-        : startLeased({ scope, codec, reader, startAt, settings: leases })
+        ? ({ stateful }) => startCheckpointed({ scope, codec, reader, startAt, wanted, stateful })
+        : () => startLeased({ scope, codec, reader, startAt, settings: leases })
     return { scope, batchInterval, maxBatchRecords, start }
   })
 
@@ -143,14 +167,35 @@ const startCheckpointed = <A>(config: {
   readonly reader: ShardReaderSettings
   readonly startAt: InitialPosition
   readonly wanted: ReadonlySet<string> | undefined
+  readonly stateful: boolean
 }): Effect.Effect<SourceRun<A>, CheckpointError, CheckpointStore> =>
   Effect.gen(function* () {
     const { scope, codec, reader, wanted } = config
     const store = yield* CheckpointStore
     const checkpoints = yield* store.load(scope)
     const streamName = scope.streamName
+    const list = listShards(streamName, reader.retry)
+    // Shards with a checkpoint of their own (they never inherit their parents' state).
+    const started = new Set(checkpoints.keys())
+    // Shards read in this run, completed once their SHARD_END (and final state) is committed.
+    const endCommitted = new Map<string, Deferred.Deferred<void>>()
+    // Children that took their parents' state, for pruning the parents' copy once all took theirs.
+    const inherited = new Map<string, ReadonlyArray<string>>()
+    let lastListing: ReadonlyArray<ShardInfo> = []
+    const reading = new Map<string, undefined>()
+
+    const read = (shard: ShardInfo, position: ShardPosition) => {
+      endCommitted.set(shard.shardId, Deferred.unsafeMake<void>(FiberId.none))
+      const records = readShard({ streamName, shardId: shard.shardId, position }, reader).pipe(
+        Stream.mapEffect((chunk) => decodeChunk(codec, chunk))
+      )
+      // With operator state, a child waits for its parents' final state to be committed.
+      const waitFor = config.stateful ? parentsOf(shard).flatMap((p) => endCommitted.get(p) ?? []) : []
+      return Stream.unwrap(Effect.as(Effect.forEach(waitFor, Deferred.await).pipe(Effect.tap(() => void reading.set(shard.shardId, undefined))), records))
+    }
+
     const chunks = readInLineageOrder({
-      list: listShards(streamName, reader.retry),
+      list,
       ended: new Set([...checkpoints].filter(([, c]) => c._tag === "ShardEnd").map(([id]) => id)),
       wanted: (shardId) => wanted === undefined || wanted.has(shardId),
       initial: config.startAt,
@@ -158,19 +203,67 @@ const startCheckpointed = <A>(config: {
         const checkpoint = checkpoints.get(shardId)
         return checkpoint?._tag === "Sequence" ? ShardPosition.afterSequenceNumber(checkpoint.sequenceNumber) : undefined
       },
-      read: (shard, position) =>
-        readShard({ streamName, shardId: shard.shardId, position }, reader).pipe(
-          Stream.mapEffect((chunk) => decodeChunk(codec, chunk))
-        )
+      read
     })
+
+    const loadState = (shardId: string) =>
+      Effect.gen(function* () {
+        const own = yield* store.loadState(scope, shardId)
+        const stored = yield* storedState({
+          shardId,
+          own,
+          started: started.has(shardId),
+          list: Effect.tap(list, (shards) => void (lastListing = shards)),
+          parentState: (parent) => store.loadState(scope, parent)
+        })
+        if (stored._tag === "Inherited") {
+          const shard = lastListing.find((s) => s.shardId === shardId)
+          if (shard !== undefined) inherited.set(shardId, parentsOf(shard))
+        }
+        return stored
+      })
+
+    // A parent's state is dropped once each of its children has a state or checkpoint of its own.
+    const pruneParents = (written: ReadonlySet<string>) =>
+      Effect.suspend(() => {
+        const done: Array<string> = []
+        for (const child of written) {
+          const parents = inherited.get(child)
+          inherited.delete(child)
+          for (const parent of parents ?? []) {
+            const children = lastListing.filter((s) => parentsOf(s).includes(parent)).map((s) => s.shardId)
+            if (children.every((c) => started.has(c))) done.push(parent)
+          }
+        }
+        return done.length === 0 ? Effect.void : store.save(scope, new Map(), new Map(done.map((p) => [p, new Uint8Array(0)])))
+      })
+
+    const commit = (draft: BatchDraft<A>, states: ReadonlyMap<string, Uint8Array>) =>
+      Effect.gen(function* () {
+        if (draft.checkpoints.size === 0 && states.size === 0) return noShards
+        yield* store.save(scope, draft.checkpoints, states)
+        for (const shardId of [...draft.checkpoints.keys(), ...states.keys()]) started.add(shardId)
+        for (const [shardId, c] of draft.checkpoints) {
+          const ended = endCommitted.get(shardId)
+          if (c._tag === "ShardEnd") reading.delete(shardId)
+          if (c._tag === "ShardEnd" && ended !== undefined) yield* Deferred.succeed(ended, undefined)
+        }
+        const written = new Set(states.keys())
+        if (inherited.size > 0) yield* pruneParents(written)
+        return written
+      })
+
     return {
       chunks,
       deliverable: (draft) => draft,
       fencingTokens: () => noTokens,
-      commit: (draft) => (draft.checkpoints.size > 0 ? store.save(scope, draft.checkpoints) : Effect.void),
+      commit,
+      activeShards: () => reading,
+      loadState,
       shutdown: Effect.void,
       finishInFlightOnInterrupt: false
     }
   })
 
+const noShards: ReadonlySet<string> = new Set()
 const noTokens: ReadonlyMap<string, number> = new Map()

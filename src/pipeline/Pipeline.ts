@@ -1,26 +1,31 @@
-import { Deferred, Duration, Effect, Fiber, type Pipeable, Stream } from "effect"
+import { Effect, type Pipeable } from "effect"
 import { dual } from "effect/Function"
 import { pipeArguments } from "effect/Pipeable"
 import type { CheckpointError, CheckpointStore } from "../checkpoint/index.js"
 import type { DecodeError } from "../codec/index.js"
-import { durationOption, type InvalidOption } from "../config/index.js"
-import type { Kinesis, KinesisError } from "../kinesis/index.js"
+import type { InvalidOption } from "../config/index.js"
+import type { KinesisError } from "../kinesis/index.js"
 import type { LeaseStore, LeaseStoreError } from "../lease/index.js"
-import type { Batch, BatchDraft, StreamRecord } from "./Batch.js"
-import { batchChunks } from "./batcher.js"
-import { GracefulStopTimeout } from "./errors.js"
+import type { StateRestoreError } from "../state/errors.js"
+import type { BatchContext, RunContext } from "../state/Stage.js"
+import type { StreamRecord } from "./Batch.js"
+import type { GracefulStopTimeout } from "./errors.js"
 import {
   type KinesisSourceOptions,
   type LeasedSourceOptions,
   resolveKinesisSource,
-  type ResolvedSource,
-  type SourceRun
+  type ResolvedSource
 } from "./KinesisSource.js"
+
+export { foreachBatch, type PipelineSummary, type RunOptions } from "./run.js"
 
 const TypeId: unique symbol = Symbol.for("shardline/Pipeline")
 
 /** Records in, records out: the pipeline's operators applied to one batch. */
-type Operators<A, E, R> = (records: ReadonlyArray<StreamRecord<any>>) => Effect.Effect<ReadonlyArray<StreamRecord<A>>, E, R>
+export type Operators<A, E, R> = (
+  records: ReadonlyArray<StreamRecord<any>>,
+  context: BatchContext
+) => Effect.Effect<ReadonlyArray<StreamRecord<A>>, E, R>
 
 /**
  * A micro-batch pipeline over a Kinesis stream: a description, run by a sink such as
@@ -31,46 +36,28 @@ export interface Pipeline<A, E = never, R = never> extends Pipeable.Pipeable {
   readonly [TypeId]: typeof TypeId
   /** @internal */
   readonly source: Effect.Effect<ResolvedSource<unknown, R>, InvalidOption>
-  /** @internal */
-  readonly operators: Operators<A, E, R>
+  /**
+   * @internal Builds the operators for one run; stateful ones register their state with the run
+   * and check their options against it (e.g. windows against the batch interval).
+   */
+  readonly build: (run: RunContext) => Effect.Effect<Operators<A, E, R>, InvalidOption>
 }
 
 /** What any pipeline run may fail with besides its operators' and sink's own errors. */
-export type PipelineError = KinesisError | DecodeError | CheckpointError | LeaseStoreError | InvalidOption | GracefulStopTimeout
-
-/** What a run did, returned when it ends. */
-export interface PipelineSummary {
-  readonly batches: number
-  /** Records read from Kinesis and checkpointed. */
-  readonly records: number
-  /** Shards read to their end (closed shards) during the run. */
-  readonly shardsEnded: number
-}
-
-/** How a run stops and which batches reach the sink. */
-export interface RunOptions {
-  /**
-   * When this completes, the run stops gracefully: reading stops, what was read already goes
-   * through the sink as the last batches, their checkpoints are written, and the run returns.
-   */
-  readonly stopWhen?: Effect.Effect<unknown>
-  /**
-   * A graceful stop that takes longer fails with {@link GracefulStopTimeout}. Default 10 batch
-   * intervals (Spark's default). With leases it also bounds how long an interrupted worker lets
-   * the batch in its sink finish before it releases its leases.
-   */
-  readonly gracefulStopTimeout?: Duration.DurationInput
-  /** The KCL's name for {@link RunOptions.gracefulStopTimeout}; either may be given. */
-  readonly gracefulShutdownTimeout?: Duration.DurationInput
-  /** Leave out batches with no records (their checkpoints, if any, are still written). Default false. */
-  readonly skipEmptyBatches?: boolean
-}
+export type PipelineError =
+  | KinesisError
+  | DecodeError
+  | CheckpointError
+  | LeaseStoreError
+  | InvalidOption
+  | GracefulStopTimeout
+  | StateRestoreError
 
 class PipelineImpl<A, E, R> implements Pipeline<A, E, R> {
   readonly [TypeId]: typeof TypeId = TypeId
   constructor(
     readonly source: Effect.Effect<ResolvedSource<unknown, R>, InvalidOption>,
-    readonly operators: Operators<A, E, R>
+    readonly build: (run: RunContext) => Effect.Effect<Operators<A, E, R>, InvalidOption>
   ) {}
   pipe() {
     // eslint-disable-next-line prefer-rest-params
@@ -78,13 +65,40 @@ class PipelineImpl<A, E, R> implements Pipeline<A, E, R> {
   }
 }
 
-const isPipeline = (u: unknown): u is Pipeline<unknown, unknown, unknown> =>
+export const isPipeline = (u: unknown): u is Pipeline<unknown, unknown, unknown> =>
   typeof u === "object" && u !== null && TypeId in u
 
+/** A pipeline over a source, with no operators yet. */
+export const fromSource = <A, R>(source: Effect.Effect<ResolvedSource<unknown, R>, InvalidOption>): Pipeline<A, never, R> =>
+  new PipelineImpl(source, () => Effect.succeed((records) => Effect.succeed(records as ReadonlyArray<StreamRecord<A>>)))
+
+/** A pipeline over a source with operators built per run (for combinators such as `merge`). */
+export const fromSourceWith = <A, E, R>(
+  source: Effect.Effect<ResolvedSource<unknown, R>, InvalidOption>,
+  build: (run: RunContext) => Effect.Effect<Operators<A, E, R>, InvalidOption>
+): Pipeline<A, E, R> => new PipelineImpl(source, build)
+
+/**
+ * Appends operators to a pipeline. `next` is called once per run (so stateful operators get fresh
+ * state and register it), and answers what to do with each batch.
+ */
+export const addOperators = <A, E, R, B, E2, R2>(
+  self: Pipeline<A, E, R>,
+  next: (run: RunContext) => Effect.Effect<
+    (records: ReadonlyArray<StreamRecord<A>>, context: BatchContext) => Effect.Effect<ReadonlyArray<StreamRecord<B>>, E2, R2>,
+    InvalidOption
+  >
+): Pipeline<B, E | E2, R | R2> =>
+  new PipelineImpl(self.source, (run) =>
+    Effect.zipWith(self.build(run), Effect.suspend(() => next(run)), (first, second): Operators<B, E | E2, R | R2> =>
+      (records, context) => Effect.flatMap(first(records, context), (out) => second(out, context))
+    ))
+
+/** Appends a plain, stateless step on each batch's records. */
 const withOperators = <A, E, R, B, E2, R2>(
   self: Pipeline<A, E, R>,
   next: (records: ReadonlyArray<StreamRecord<A>>) => Effect.Effect<ReadonlyArray<StreamRecord<B>>, E2, R2>
-): Pipeline<B, E | E2, R | R2> => new PipelineImpl(self.source, (records) => Effect.flatMap(self.operators(records), next))
+): Pipeline<B, E | E2, R | R2> => addOperators(self, () => Effect.succeed(next))
 
 /**
  * A pipeline reading every shard of a Kinesis stream concurrently, decoding each record with
@@ -112,9 +126,7 @@ const withOperators = <A, E, R, B, E2, R2>(
 export function fromKinesis<A>(options: LeasedSourceOptions<A>): Pipeline<A, never, LeaseStore>
 export function fromKinesis<A>(options: KinesisSourceOptions<A>): Pipeline<A, never, CheckpointStore>
 export function fromKinesis<A>(options: KinesisSourceOptions<A> | LeasedSourceOptions<A>): Pipeline<A, never, any> {
-  return new PipelineImpl(resolveKinesisSource(options) as Effect.Effect<ResolvedSource<unknown, any>, InvalidOption>, (records) =>
-    Effect.succeed(records as ReadonlyArray<StreamRecord<A>>)
-  )
+  return fromSource(resolveKinesisSource(options) as Effect.Effect<ResolvedSource<unknown, any>, InvalidOption>)
 }
 
 /** Replaces each value; the record's metadata stays. */
@@ -177,133 +189,3 @@ export const mapEffect: {
     )
 )
 
-/**
- * Runs the pipeline, handing each batch to `sink` in order; a batch reaches the sink only after the
- * one before it succeeded, and its shard positions are checkpointed right after (at-least-once).
- * Ends when every shard is read to its end, when `stopWhen` completes (gracefully), or with the
- * first failure (the failed batch is not checkpointed, so a restart reads it again).
- *
- * @example
- * ```ts
- * const run = views.pipe(
- *   Pipeline.foreachBatch((batch) => Effect.log(`${batch.records.length} page views`), { stopWhen: onSignal() })
- * )
- * Effect.runPromise(run.pipe(Effect.provide([Kinesis.layer({ region: "eu-west-1" }), CheckpointStore.layerMemory])))
- * ```
- */
-export const foreachBatch: {
-  <A, E2, R2>(
-    sink: (batch: Batch<A>) => Effect.Effect<unknown, E2, R2>,
-    options?: RunOptions
-  ): <E, R>(self: Pipeline<A, E, R>) => Effect.Effect<PipelineSummary, E | E2 | PipelineError, R | R2 | Kinesis>
-  <A, E, R, E2, R2>(
-    self: Pipeline<A, E, R>,
-    sink: (batch: Batch<A>) => Effect.Effect<unknown, E2, R2>,
-    options?: RunOptions
-  ): Effect.Effect<PipelineSummary, E | E2 | PipelineError, R | R2 | Kinesis>
-} = dual(
-  (args) => isPipeline(args[0]),
-  <A, E, R, E2, R2>(
-    self: Pipeline<A, E, R>,
-    sink: (batch: Batch<A>) => Effect.Effect<unknown, E2, R2>,
-    options: RunOptions = {}
-  ) =>
-    Effect.scoped(
-      Effect.gen(function* () {
-        const source = yield* self.source
-        const gracefulStopTimeout = yield* durationOption(
-          options.gracefulStopTimeout === undefined ? "gracefulShutdownTimeout" : "gracefulStopTimeout",
-          options.gracefulStopTimeout ?? options.gracefulShutdownTimeout,
-          Duration.times(source.batchInterval, 10)
-        )
-        const stopRequested = yield* Deferred.make<void>()
-        const input = (yield* source.start) as SourceRun<A>
-        const steps = inFlightSteps(gracefulStopTimeout, input.shutdown)
-        // Added after the source started, so it runs before the source's own finalizers (lease release).
-        if (input.finishInFlightOnInterrupt) yield* Effect.addFinalizer(() => steps.settle)
-        if (options.stopWhen !== undefined) {
-          yield* options.stopWhen.pipe(
-            Effect.zipRight(Deferred.succeed(stopRequested, undefined)),
-            Effect.zipRight(input.shutdown),
-            Effect.forkScoped
-          )
-        }
-        const drafts = batchChunks(input.chunks, {
-          batchInterval: source.batchInterval,
-          maxBatchRecords: source.maxBatchRecords,
-          stop: Deferred.await(stopRequested)
-        })
-        let batchId = 0
-        const step = (summary: PipelineSummary, closed: BatchDraft<A>) =>
-          Effect.gen(function* () {
-            // With leases, a shard lost since its records were read is not delivered: its new owner reads it again.
-            const draft = input.deliverable(closed)
-            let shardsEnded = 0
-            for (const c of draft.checkpoints.values()) if (c._tag === "ShardEnd") shardsEnded++
-            const delivered = draft.records.length > 0 || options.skipEmptyBatches !== true
-            if (delivered) {
-              const records = yield* self.operators(draft.records)
-              yield* sink({
-                batchId: batchId++,
-                records,
-                sourceRecords: draft.records.length,
-                openedAt: new Date(draft.openedAt),
-                closedAt: new Date(draft.closedAt),
-                closedBy: draft.closedBy,
-                checkpoints: draft.checkpoints,
-                millisBehindLatest: draft.millisBehindLatest,
-                fencingTokens: input.fencingTokens(draft)
-              })
-            }
-            yield* input.commit(draft)
-            return {
-              batches: summary.batches + (delivered ? 1 : 0),
-              records: summary.records + draft.records.length,
-              shardsEnded: summary.shardsEnded + shardsEnded
-            }
-          })
-        const run = drafts.pipe(
-          // The next batch fills while the sink works on this one.
-          Stream.buffer({ capacity: 1 }),
-          Stream.runFoldEffect({ batches: 0, records: 0, shardsEnded: 0 } as PipelineSummary, (summary, draft) =>
-            input.finishInFlightOnInterrupt ? steps.run(step(summary, draft)) : step(summary, draft)
-          )
-        )
-        // Once a stop is asked, the drain has `gracefulStopTimeout` to finish.
-        const deadline = Deferred.await(stopRequested).pipe(
-          Effect.zipRight(Effect.sleep(gracefulStopTimeout)),
-          Effect.zipRight(Effect.fail(new GracefulStopTimeout({ timeout: gracefulStopTimeout })))
-        )
-        return yield* Effect.raceFirst(run, deadline)
-      })
-    )
-)
-
-/**
- * Runs each batch step on a fiber of its own, so that interrupting the run does not cut a step
- * off: a worker handing its leases over first lets the batch in its sink complete and checkpoint,
- * so the next owner does not process it again. `settle` (a scope finalizer, run before the leases
- * are released) waits for the step in flight, at most `timeout`, then interrupts it.
- */
-const inFlightSteps = (timeout: Duration.Duration, onInterrupt: Effect.Effect<void>) => {
-  let current: Fiber.RuntimeFiber<unknown, unknown> | undefined
-  const run = <A, E, R>(step: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.gen(function* () {
-        // restore: the step itself stays interruptible, so a stuck sink can be cut off after the timeout.
-        const fiber = yield* Effect.forkDaemon(restore(step))
-        current = fiber
-        return yield* restore(Fiber.join(fiber)).pipe(Effect.onInterrupt(() => onInterrupt))
-      })
-    )
-  const settle = Effect.suspend(() => {
-    const fiber = current
-    if (fiber === undefined) return Effect.void
-    // Finalizers run uninterruptibly: the wait itself must be interruptible for the timeout to cut it.
-    return Effect.ignore(Effect.timeout(Effect.interruptible(Fiber.await(fiber)), timeout)).pipe(
-      Effect.zipRight(Fiber.interrupt(fiber)),
-      Effect.asVoid
-    )
-  })
-  return { run, settle }
-}

@@ -2,12 +2,14 @@ import { Effect, Schedule, type Scope, Stream } from "effect"
 import type { CheckpointScope } from "../checkpoint/index.js"
 import type { Codec } from "../codec/index.js"
 import { type InitialPosition, listShards, readShard, type ShardReaderSettings } from "../consumer/index.js"
-import { type Assignment, type CoordinatorSettings, makeCoordinator } from "../coordinator/index.js"
+import type { Checkpoint } from "../checkpoint/index.js"
+import { type Assignment, type CoordinatorSettings, type LeaseSession, makeCoordinator } from "../coordinator/index.js"
 import type { Kinesis, KinesisError } from "../kinesis/index.js"
-import type { LeaseStore, LeaseStoreError } from "../lease/index.js"
+import { type Lease, LeaseStore, type LeaseStoreError } from "../lease/index.js"
 import type { BatchDraft } from "./Batch.js"
 import { decodeChunk } from "./decodeChunk.js"
 import type { SourceRun } from "./KinesisSource.js"
+import { storedState } from "./sourceState.js"
 
 /** Store hiccups while checkpointing are retried briefly before the run fails. */
 const checkpointRetry = Schedule.intersect(Schedule.jittered(Schedule.exponential("50 millis")), Schedule.recurs(5))
@@ -29,6 +31,14 @@ export const startLeased = <A>(config: {
     const streamName = scope.streamName
     const list = listShards(streamName, reader.retry)
     const coordinator = yield* makeCoordinator({ scope, initial: config.startAt, settings: config.settings, listShards: list })
+    const store = yield* LeaseStore
+    // Per holding: the row as taken (its checkpoint and state are where the shard resumes).
+    const rows = new WeakMap<LeaseSession, Lease>()
+    // Per shard: the current holding and its last checkpoint, for state-only commits.
+    const holdings = new Map<string, LeaseSession>()
+    const lastCheckpoint = new WeakMap<LeaseSession, Checkpoint>()
+    // Shards being read (their parents ended), for stateful pipelines.
+    const reading = new Map<string, LeaseSession>()
 
     // A shard past retention answers ResourceNotFound: give it up if it is gone from the stream,
     // so its children are not held back; anything else (the stream itself gone) is an error.
@@ -41,17 +51,41 @@ export const startLeased = <A>(config: {
         )
       )
 
-    const readAssigned = (assignment: Assignment) =>
-      Stream.unwrap(
-        Effect.map(coordinator.startPosition(assignment), (position) =>
-          position === undefined
+    const readAssigned = (assignment: Assignment) => {
+      rows.set(assignment.session, assignment.lease)
+      holdings.set(assignment.lease.shardId, assignment.session)
+      if (assignment.lease.checkpoint !== undefined) lastCheckpoint.set(assignment.session, assignment.lease.checkpoint)
+      return Stream.unwrap(
+        Effect.map(coordinator.startPosition(assignment), (position) => {
+          if (position !== undefined) reading.set(assignment.lease.shardId, assignment.session)
+          return position === undefined
             ? Stream.empty
             : readShard({ streamName, shardId: assignment.lease.shardId, position }, reader).pipe(
                 Stream.catchTag("KinesisResourceNotFound", (error) => onNotFound(assignment, error)),
                 Stream.mapEffect((chunk) => decodeChunk(codec, chunk, assignment.session))
               )
-        )
-      ).pipe(Stream.interruptWhen(assignment.session.lost))
+        })
+      ).pipe(
+        Stream.interruptWhen(assignment.session.lost),
+        Stream.ensuring(Effect.sync(() => {
+          if (reading.get(assignment.lease.shardId) === assignment.session) reading.delete(assignment.lease.shardId)
+        }))
+      )
+    }
+
+    const loadState = (shardId: string, session: LeaseSession | undefined) =>
+      Effect.gen(function* () {
+        const row = session === undefined ? undefined : rows.get(session)
+        if (row === undefined) return { _tag: "Own", bytes: undefined } as const
+        return yield* storedState({
+          shardId,
+          own: yield* store.loadState(scope, row),
+          started: row.checkpoint !== undefined,
+          list,
+          parentState: (parent) =>
+            Effect.flatMap(store.get(scope, parent), (parentRow) => (parentRow === undefined ? Effect.succeed(undefined) : store.loadState(scope, parentRow)))
+        })
+      })
 
     const deliverable = (draft: BatchDraft<A>): BatchDraft<A> => {
       const lost = [...draft.sessions].filter(([, s]) => !s.held).map(([id]) => id)
@@ -65,15 +99,27 @@ export const startLeased = <A>(config: {
       }
     }
 
-    const commitShard = (draft: BatchDraft<A>, shardId: string) =>
+    const commitShard = (draft: BatchDraft<A>, shardId: string, state: Uint8Array | undefined) =>
       Effect.suspend(() => {
-        const session = draft.sessions.get(shardId)
-        const checkpoint = draft.checkpoints.get(shardId)
-        if (session === undefined || checkpoint === undefined) return Effect.void
-        return coordinator.checkpoint(session, checkpoint, draft.childShards.get(shardId)).pipe(
+        const session = draft.sessions.get(shardId) ?? holdings.get(shardId)
+        const checkpoint = draft.checkpoints.get(shardId) ?? (session === undefined ? undefined : lastCheckpoint.get(session))
+        // A shard with no position yet keeps its new state in memory until its first checkpoint.
+        if (session === undefined || !session.held || checkpoint === undefined) return Effect.succeed(false)
+        return coordinator.checkpoint(session, checkpoint, draft.childShards.get(shardId), state).pipe(
           Effect.retry({ schedule: checkpointRetry, while: (e) => e._tag === "LeaseStoreError" }),
+          Effect.tap(() => void lastCheckpoint.set(session, checkpoint)),
+          Effect.as(true),
           // Lost meanwhile: the next owner reads on from the last checkpoint it sees (the hook was told).
-          Effect.catchTag("LeaseLost", (lost) => Effect.logDebug(`shardline: checkpoint refused, ${lost.message}`))
+          Effect.catchTag("LeaseLost", (lost) => Effect.as(Effect.logDebug(`shardline: checkpoint refused, ${lost.message}`), false))
+        )
+      })
+
+    const commit = (draft: BatchDraft<A>, states: ReadonlyMap<string, Uint8Array>) =>
+      Effect.suspend(() => {
+        const shardIds = [...new Set([...draft.checkpoints.keys(), ...states.keys()])]
+        return Effect.map(
+          Effect.forEach(shardIds, (id) => commitShard(draft, id, states.get(id)), { concurrency: 8 }),
+          (done) => new Set(shardIds.filter((id, i) => done[i] === true && states.has(id)))
         )
       })
 
@@ -81,7 +127,9 @@ export const startLeased = <A>(config: {
       chunks: coordinator.assignments.pipe(Stream.map(readAssigned), Stream.flatten({ concurrency: "unbounded", bufferSize: 2 })),
       deliverable,
       fencingTokens: (draft) => new Map([...draft.sessions].map(([id, s]) => [id, s.counter])),
-      commit: (draft) => Effect.forEach([...draft.checkpoints.keys()], (id) => commitShard(draft, id), { concurrency: 8, discard: true }),
+      commit,
+      activeShards: () => reading,
+      loadState,
       shutdown: coordinator.shutdown,
       finishInFlightOnInterrupt: true
     }

@@ -165,7 +165,8 @@ const make = <A, E, R, E2 = never, R2 = never>(
 
     const checkpointStore: CheckpointStoreApi = {
       ...store,
-      save: (scope, checkpoints) => Effect.zipRight(store.save(scope, checkpoints), crashPoint("checkpoint", true))
+      save: (scope, checkpoints, states) =>
+        Effect.zipRight(store.save(scope, checkpoints, states), crashPoint("checkpoint", true))
     }
     // Restarts happen later, from the test: keep what the pipeline and sink need now.
     const services = (yield* Effect.context<Exclude<R, Provided> | R2>()).pipe(

@@ -13,7 +13,17 @@ import {
   LeaseStore,
   type LeaseStoreApi
 } from "../../src/lease/index.js"
-import { LeaseTransition, newLease } from "../../src/lease/Lease.js"
+import { LeaseTransition, newLease, type StateRef } from "../../src/lease/Lease.js"
+import {
+  expectedChunks,
+  expectOnlyChunksOf,
+  leaseStateContract,
+  StateChunks,
+  stateBytes,
+  type StateSizes
+} from "../lease-state-contract.js"
+
+export { StateChunks, type StateSizes } from "../lease-state-contract.js"
 
 let scopes = 0
 /** A scope no other test uses; names with `:`, `/` and `#` as stream ARNs and users' names have them. */
@@ -30,7 +40,11 @@ const lostOf = <A>(effect: Effect.Effect<A, unknown>) =>
     return e as LeaseLost
   }))
 
-export const leaseStoreContract = <E>(name: string, store: Layer.Layer<LeaseStore, E>) =>
+/**
+ * The contract, run against `store`; `StateChunks` shows the store's state chunks, which `sizes`
+ * (small, so tests reach chunks) say where to expect.
+ */
+export const leaseStoreContract = <E>(name: string, store: Layer.Layer<LeaseStore | StateChunks, E>, sizes: StateSizes) =>
   layer(store, { excludeTestServices: true, timeout: "60 seconds" })(`LeaseStore contract: ${name}`, (it) => {
     it.effect("creates a row once, with every field as given", () =>
       Effect.gen(function* () {
@@ -156,11 +170,14 @@ export const leaseStoreContract = <E>(name: string, store: Layer.Layer<LeaseStor
         }
       }))
 
-    it.effect("random operation sequences answer exactly as the reference transitions do", () =>
+    it.effect("random operation sequences answer exactly as the reference transitions do, state included", () =>
       Effect.gen(function* () {
-        const leases = yield* LeaseStore
-        yield* Effect.promise(() => fc.assert(fc.asyncProperty(operations, (ops) => Effect.runPromise(matchesModel(leases, ops))), { numRuns: 15 }))
+        const context = yield* Effect.context<LeaseStore | StateChunks>()
+        const run = (ops: ReadonlyArray<Op>) => Effect.runPromise(Effect.provide(matchesModel(sizes, ops), context))
+        yield* Effect.promise(() => fc.assert(fc.asyncProperty(operations(sizes), run), { numRuns: 15 }))
       }))
+
+    leaseStateContract(it, sizes, freshScope)
   })
 
 const owners = fc.constantFrom("w1", "w2", "w3")
@@ -170,27 +187,51 @@ type Op =
   | { op: "create"; shardId: string; ended: boolean }
   | { op: "take"; shardId: string; expectedOwner: string | undefined; counter: number; owner: string; fromCurrent: boolean }
   | { op: "renew" | "release"; shardId: string; owner: string; counter: number; fromCurrent: boolean }
-  | { op: "checkpoint"; shardId: string; owner: string; counter: number; fromCurrent: boolean; seq: number; end: boolean }
+  | {
+    op: "checkpoint"
+    shardId: string
+    owner: string
+    counter: number
+    fromCurrent: boolean
+    seq: number
+    end: boolean
+    /** The state's size: undefined for none given, 0 to clear. */
+    state: number | undefined
+  }
   | { op: "delete"; shardId: string }
   | { op: "setChildren"; shardId: string; children: number }
 
-const operations = fc.array(
+const operations = (sizes: StateSizes) => fc.array(
   fc.oneof(
     fc.record({ op: fc.constant("create" as const), shardId: shards, ended: fc.boolean() }),
     fc.record({ op: fc.constant("take" as const), shardId: shards, expectedOwner: fc.option(owners, { nil: undefined }), counter: counters, owner: owners, fromCurrent: fc.boolean() }),
     fc.record({ op: fc.constantFrom("renew" as const, "release" as const), shardId: shards, owner: owners, counter: counters, fromCurrent: fc.boolean() }),
-    fc.record({ op: fc.constant("checkpoint" as const), shardId: shards, owner: owners, counter: counters, fromCurrent: fc.boolean(), seq: fc.nat(), end: fc.boolean() }),
+    fc.record({
+      op: fc.constant("checkpoint" as const),
+      shardId: shards,
+      owner: owners,
+      counter: counters,
+      fromCurrent: fc.boolean(),
+      seq: fc.nat(),
+      end: fc.boolean(),
+      state: fc.option(fc.integer({ min: 0, max: 3 * sizes.chunkBytes + 2 }), { nil: undefined, freq: 2 })
+    }),
     fc.record({ op: fc.constant("delete" as const), shardId: shards }),
     fc.record({ op: fc.constant("setChildren" as const), shardId: shards, children: fc.integer({ min: 0, max: 2 }) })
   ),
   { maxLength: 25 }
 )
 
-/** Runs `ops` against the store and against a map driven by LeaseTransition; both must agree at every step. */
-const matchesModel = (leases: LeaseStoreApi, ops: ReadonlyArray<Op>) =>
+/**
+ * Runs `ops` against the store and against a map driven by LeaseTransition; both must agree at
+ * every step, on the rows, on the states they point to and on the chunks left in the store.
+ */
+const matchesModel = (sizes: StateSizes, ops: ReadonlyArray<Op>) =>
   Effect.gen(function* () {
+    const leases: LeaseStoreApi = yield* LeaseStore
     const scope = freshScope("model")
     const model = new Map<string, Lease>()
+    const states = new Map<string, Uint8Array>()
     const apply = (id: string, t: ReturnType<typeof LeaseTransition.renew>) => {
       if (t._tag === "Ok") model.set(id, t.lease)
       return t
@@ -208,6 +249,7 @@ const matchesModel = (leases: LeaseStoreApi, ops: ReadonlyArray<Op>) =>
         case "delete":
           yield* leases.delete(scope, o.shardId)
           model.delete(o.shardId)
+          states.delete(o.shardId)
           break
         case "setChildren": {
           const children = Array.from({ length: o.children }, (_, i) => shard(10 + i))
@@ -228,8 +270,21 @@ const matchesModel = (leases: LeaseStoreApi, ops: ReadonlyArray<Op>) =>
             actual = yield* Effect.either(leases.take(scope, o.shardId, { owner: expectedOwner, counter }, o.owner))
           } else if (o.op === "checkpoint") {
             const cp = o.end ? Checkpoint.shardEnd : Checkpoint.sequence(String(o.seq), o.seq % 3)
-            expected = apply(o.shardId, LeaseTransition.checkpoint(scope, current, held, cp))
-            actual = yield* Effect.either(leases.checkpoint(scope, held, cp))
+            const data = o.state === undefined ? undefined : stateBytes(o.state, o.seq)
+            actual = yield* Effect.either(leases.checkpoint(scope, held, cp, undefined, data))
+            // The version is the store's to choose (fresh, random): taken from its answer.
+            const chunks = o.state === undefined ? undefined : expectedChunks(sizes, o.state)
+            const version = Either.isRight(actual) ? actual.right.state?.version ?? "none" : "none"
+            const ref: StateRef | null | undefined = o.state === undefined
+              ? undefined
+              : chunks === undefined
+                ? null
+                : { version, bytes: o.state, chunks }
+            expected = apply(o.shardId, LeaseTransition.checkpoint(scope, current, held, cp, undefined, ref))
+            if (expected._tag === "Ok" && data !== undefined) {
+              if (data.length === 0) states.delete(o.shardId)
+              else states.set(o.shardId, data)
+            }
           } else {
             expected = apply(o.shardId, LeaseTransition[o.op](scope, current, held))
             actual = yield* Effect.either(leases[o.op](scope, held))
@@ -243,6 +298,9 @@ const matchesModel = (leases: LeaseStoreApi, ops: ReadonlyArray<Op>) =>
           }
         }
       }
-      expect(yield* leases.list(scope)).toEqual([...model.values()].sort((a, b) => (a.shardId < b.shardId ? -1 : 1)))
+      const rows = yield* leases.list(scope)
+      expect(rows).toEqual([...model.values()].sort((a, b) => (a.shardId < b.shardId ? -1 : 1)))
+      for (const row of rows) expect(yield* leases.loadState(scope, row)).toEqual(states.get(row.shardId))
+      for (const id of [0, 1, 2].map(shard)) yield* expectOnlyChunksOf(scope, id, model.get(id)?.state)
     }
   })

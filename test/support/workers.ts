@@ -37,8 +37,10 @@ export interface WorkerOptions {
   readonly startAt?: InitialPosition
   /** Default 5 seconds. */
   readonly gracefulStopTimeout?: Duration.DurationInput
+  /** Operators between the source and the sink; their outputs are recorded as JSON text in `value`. */
+  readonly operators?: (pipeline: Pipeline.Pipeline<string, never, LeaseStore>) => Pipeline.Pipeline<unknown, never, LeaseStore>
   /** Runs inside the sink before the batch is recorded (e.g. to hold a batch in flight). */
-  readonly beforeRecord?: (worker: string, batch: Batch<string>) => Effect.Effect<void>
+  readonly beforeRecord?: (worker: string, batch: Batch<unknown>) => Effect.Effect<void>
 }
 
 interface Running {
@@ -63,6 +65,7 @@ const severable = (store: LeaseStoreApi, severed: () => boolean): LeaseStoreApi 
     take: guard("take", store.take),
     renew: guard("renew", store.renew),
     checkpoint: guard("checkpoint", store.checkpoint),
+    loadState: guard("loadState", store.loadState),
     release: guard("release", store.release),
     setChildren: guard("setChildren", store.setChildren),
     delete: guard("delete", store.delete)
@@ -105,9 +108,11 @@ export const makeWorkers = (options: WorkerOptions) =>
             }
           }
         })
-        const run = pipeline.pipe(
+        const transformed = options.operators === undefined ? pipeline : options.operators(pipeline)
+        const text = options.operators === undefined ? (v: unknown) => v as string : (v: unknown) => JSON.stringify(v)
+        const run = transformed.pipe(
           Pipeline.foreachBatch(
-            (batch) =>
+            (batch: Batch<unknown>) =>
               Effect.zipRight(options.beforeRecord?.(worker, batch) ?? Effect.void, Effect.sync(() => {
                 if (entry.severed) return
                 for (const r of batch.records) {
@@ -117,7 +122,7 @@ export const makeWorkers = (options: WorkerOptions) =>
                     shardId: r.shardId,
                     sequenceNumber: r.sequenceNumber,
                     partitionKey: r.partitionKey,
-                    value: r.value,
+                    value: text(r.value),
                     token: batch.fencingTokens.get(r.shardId) ?? -1
                   })
                 }

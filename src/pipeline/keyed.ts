@@ -1,0 +1,155 @@
+import { Effect } from "effect"
+import { dual } from "effect/Function"
+import type { StreamRecord } from "./Batch.js"
+import { addOperators, type Pipeline } from "./Pipeline.js"
+
+/**
+ * What can key a record: a value compared by `===` and kept in checkpointed state as it is.
+ * (Objects are not keys: two equal objects would be two keys.)
+ */
+export type Key = string | number | bigint | boolean
+
+/** A keyed value, as `keyBy` makes it and the `...ByKey` operators take it (Spark's pair DStream). */
+export type Keyed<K extends Key, V> = readonly [key: K, value: V]
+
+/** A record with a new value and the metadata of `from`: what aggregating operators emit. */
+export const withValue = <B>(from: StreamRecord<unknown>, value: B): StreamRecord<B> => ({
+  value,
+  shardId: from.shardId,
+  sequenceNumber: from.sequenceNumber,
+  partitionKey: from.partitionKey,
+  approximateArrivalTimestamp: from.approximateArrivalTimestamp
+})
+
+/** An aggregate and the latest record that went into it (whose metadata the result carries). */
+export interface Partial<V> {
+  value: V
+  last: StreamRecord<unknown>
+}
+
+/** The later of two records by arrival time (for results combined across shards). */
+export const laterOf = (a: StreamRecord<unknown>, b: StreamRecord<unknown>): StreamRecord<unknown> =>
+  (b.approximateArrivalTimestamp?.getTime() ?? -1) >= (a.approximateArrivalTimestamp?.getTime() ?? -1) ? b : a
+
+/** Adds `value` (from `record`) to the partial of `key`. */
+export const addTo = <K, V>(map: Map<K, Partial<V>>, key: K, value: V, record: StreamRecord<unknown>, reduce: (a: V, b: V) => V) => {
+  const partial = map.get(key)
+  if (partial === undefined) map.set(key, { value, last: record })
+  else {
+    partial.value = reduce(partial.value, value)
+    partial.last = record
+  }
+}
+
+/** Merges partials of different shards: values reduced, the later record kept. */
+export const mergeInto = <K, V>(map: Map<K, Partial<V>>, key: K, other: Partial<V>, reduce: (a: V, b: V) => V) => {
+  const partial = map.get(key)
+  if (partial === undefined) map.set(key, { value: other.value, last: other.last })
+  else {
+    partial.value = reduce(partial.value, other.value)
+    partial.last = laterOf(partial.last, other.last)
+  }
+}
+
+const keyedStep = <K extends Key, V, B, E, R>(
+  self: Pipeline<Keyed<K, V>, E, R>,
+  aggregate: (records: ReadonlyArray<StreamRecord<Keyed<K, V>>>) => ReadonlyArray<StreamRecord<B>>
+): Pipeline<B, E, R> => addOperators(self, () => Effect.succeed((records) => Effect.sync(() => aggregate(records))))
+
+/**
+ * Keys each record by `f` of its value: the value becomes `[key, value]`, what the `...ByKey`
+ * operators take.
+ *
+ * @example
+ * ```ts
+ * views.pipe(Pipeline.keyBy((view) => view.page)) // Pipeline<readonly [string, PageView]>
+ * ```
+ */
+export const keyBy: {
+  <A, K extends Key>(f: (value: A, record: StreamRecord<A>) => K): <E, R>(self: Pipeline<A, E, R>) => Pipeline<Keyed<K, A>, E, R>
+  <A, E, R, K extends Key>(self: Pipeline<A, E, R>, f: (value: A, record: StreamRecord<A>) => K): Pipeline<Keyed<K, A>, E, R>
+} = dual(2, <A, E, R, K extends Key>(self: Pipeline<A, E, R>, f: (value: A, record: StreamRecord<A>) => K) =>
+  addOperators(self, () =>
+    Effect.succeed((records: ReadonlyArray<StreamRecord<A>>) =>
+      Effect.sync(() => {
+        const out = new Array<StreamRecord<Keyed<K, A>>>(records.length)
+        for (let i = 0; i < records.length; i++) {
+          const r = records[i]!
+          out[i] = withValue(r, [f(r.value, r), r.value] as const)
+        }
+        return out
+      })
+    )
+  ))
+
+/** Combines the values of each key within each batch; one record per key, in order of first appearance. */
+const reduceWithin = <K extends Key, V>(records: ReadonlyArray<StreamRecord<Keyed<K, V>>>, reduce: (a: V, b: V) => V) => {
+  const partials = new Map<K, Partial<V>>()
+  for (const r of records) addTo(partials, r.value[0], r.value[1], r, reduce)
+  const out: Array<StreamRecord<Keyed<K, V>>> = []
+  for (const [key, p] of partials) out.push(withValue(p.last, [key, p.value] as const))
+  return out
+}
+
+/**
+ * Within each batch, combines the values of each key with `reduce` (associative and commutative,
+ * as in Spark): one record per key, carrying the metadata of the key's last record.
+ *
+ * @example
+ * ```ts
+ * counts.pipe(Pipeline.reduceByKey((a: number, b: number) => a + b))
+ * ```
+ */
+export const reduceByKey: {
+  <V>(reduce: (a: V, b: V) => V): <K extends Key, E, R>(self: Pipeline<Keyed<K, V>, E, R>) => Pipeline<Keyed<K, V>, E, R>
+  <K extends Key, V, E, R>(self: Pipeline<Keyed<K, V>, E, R>, reduce: (a: V, b: V) => V): Pipeline<Keyed<K, V>, E, R>
+} = dual(2, <K extends Key, V, E, R>(self: Pipeline<Keyed<K, V>, E, R>, reduce: (a: V, b: V) => V) =>
+  keyedStep(self, (records) => reduceWithin(records, reduce)))
+
+/**
+ * Within each batch, the number of records per key.
+ *
+ * @example
+ * ```ts
+ * views.pipe(Pipeline.keyBy((v) => v.page), Pipeline.countByKey()) // Pipeline<readonly [string, number]>
+ * ```
+ */
+export const countByKey = (): <K extends Key, V, E, R>(self: Pipeline<Keyed<K, V>, E, R>) => Pipeline<Keyed<K, number>, E, R> =>
+  (self) =>
+    keyedStep(self, (records) => {
+      const counts = new Map<Key, Partial<number>>()
+      for (const r of records) addTo(counts, r.value[0], 1, r, add)
+      const out: Array<StreamRecord<any>> = []
+      for (const [key, p] of counts) out.push(withValue(p.last, [key, p.value] as const))
+      return out
+    })
+
+/**
+ * Within each batch, the values of each key in batch order (per shard in sequence order).
+ *
+ * @example
+ * ```ts
+ * views.pipe(Pipeline.keyBy((v) => v.userId), Pipeline.groupByKey()) // Pipeline<readonly [string, ReadonlyArray<PageView>]>
+ * ```
+ */
+export const groupByKey = (): <K extends Key, V, E, R>(
+  self: Pipeline<Keyed<K, V>, E, R>
+) => Pipeline<Keyed<K, ReadonlyArray<V>>, E, R> =>
+  (self) =>
+    keyedStep(self, (records) => {
+      const groups = new Map<Key, Partial<Array<any>>>()
+      for (const r of records) {
+        const group = groups.get(r.value[0])
+        if (group === undefined) groups.set(r.value[0], { value: [r.value[1]], last: r })
+        else {
+          group.value.push(r.value[1])
+          group.last = r
+        }
+      }
+      const out: Array<StreamRecord<any>> = []
+      for (const [key, p] of groups) out.push(withValue(p.last, [key, p.value] as const))
+      return out
+    })
+
+export const add = (a: number, b: number) => a + b
+export const subtract = (a: number, b: number) => a - b

@@ -1,0 +1,151 @@
+import { Duration, Effect, Stream } from "effect"
+import { dual } from "effect/Function"
+import { InvalidOption } from "../config/index.js"
+import type { StoredState } from "../state/StateRuntime.js"
+import type { BatchDraft, SourceChunk, StreamRecord } from "./Batch.js"
+import type { ResolvedSource, SourceRun } from "./KinesisSource.js"
+import { fromSourceWith, type Operators, type Pipeline } from "./Pipeline.js"
+
+const prefixed = (prefix: string) => (id: string) => `${prefix}${id}`
+
+const renameChunk = <A>(chunk: SourceChunk<A>, name: (id: string) => string): SourceChunk<A> => ({
+  ...chunk,
+  shardId: name(chunk.shardId),
+  records: chunk.records.map((r) => ({ ...r, shardId: name(r.shardId) })),
+  childShards: chunk.childShards?.map((c) => ({ shardId: name(c.shardId), parentShardIds: c.parentShardIds.map(name) }))
+})
+
+const renameMap = <V>(map: ReadonlyMap<string, V>, keep: (id: string) => string | undefined): Map<string, V> => {
+  const out = new Map<string, V>()
+  for (const [id, v] of map) {
+    const renamed = keep(id)
+    if (renamed !== undefined) out.set(renamed, v)
+  }
+  return out
+}
+
+/** The part of a merged batch that came from one side, with that side's own shard ids. */
+const sideOf = <A>(draft: BatchDraft<A>, prefix: string): BatchDraft<A> => {
+  const strip = (id: string) => (id.startsWith(prefix) ? id.slice(prefix.length) : undefined)
+  const records: Array<StreamRecord<A>> = []
+  for (const r of draft.records) if (r.shardId.startsWith(prefix)) records.push({ ...r, shardId: r.shardId.slice(prefix.length) })
+  return {
+    ...draft,
+    records,
+    checkpoints: renameMap(draft.checkpoints, strip),
+    millisBehindLatest: renameMap(draft.millisBehindLatest, strip),
+    sessions: renameMap(draft.sessions, strip),
+    childShards: new Map(
+      [...renameMap(draft.childShards, strip)].map(([id, cs]) => [
+        id,
+        cs.map((c) => ({ shardId: strip(c.shardId) ?? c.shardId, parentShardIds: c.parentShardIds.map((p) => strip(p) ?? p) }))
+      ])
+    )
+  }
+}
+
+/** Both sources' runs as one: shard ids carry their side's prefix (`<stream>/<shard id>`). */
+const mergeRuns = <A>(runs: ReadonlyArray<readonly [string, SourceRun<A>]>): SourceRun<A> => {
+  const sideFor = (id: string) => runs.find(([prefix]) => id.startsWith(prefix))
+  const joinDrafts = (draft: BatchDraft<A>, parts: ReadonlyArray<readonly [string, BatchDraft<A>]>): BatchDraft<A> => {
+    // Records keep the merged batch's order; a side may only have dropped its own shards' records.
+    const keptShards = new Set(parts.flatMap(([prefix, part]) => [...new Set(part.records.map((r) => r.shardId))].map(prefixed(prefix))))
+    const join = <V>(pick: (d: BatchDraft<A>) => ReadonlyMap<string, V>) =>
+      new Map(parts.flatMap(([prefix, part]) => [...pick(part)].map(([id, v]) => [prefix + id, v] as const)))
+    return {
+      ...draft,
+      records: draft.records.filter((r) => keptShards.has(r.shardId)),
+      checkpoints: join((d) => d.checkpoints),
+      millisBehindLatest: join((d) => d.millisBehindLatest),
+      sessions: join((d) => d.sessions),
+      childShards: join((d) => d.childShards)
+    }
+  }
+  return {
+    chunks: Stream.mergeAll(runs.map(([prefix, run]) => Stream.map(run.chunks, (c) => renameChunk(c, prefixed(prefix)))), { concurrency: "unbounded" }),
+    deliverable: (draft) => joinDrafts(draft, runs.map(([prefix, run]) => [prefix, run.deliverable(sideOf(draft, prefix))] as const)),
+    fencingTokens: (draft) =>
+      new Map(runs.flatMap(([prefix, run]) => [...run.fencingTokens(sideOf(draft, prefix))].map(([id, t]) => [prefix + id, t] as const))),
+    commit: (draft, states) =>
+      Effect.map(
+        Effect.forEach(runs, ([prefix, run]) =>
+          Effect.map(
+            run.commit(sideOf(draft, prefix), renameMap(states, (id) => (id.startsWith(prefix) ? id.slice(prefix.length) : undefined))),
+            (written) => [...written].map(prefixed(prefix))
+          ), { concurrency: "unbounded" }),
+        (written) => new Set(written.flat())
+      ),
+    activeShards: () =>
+      new Map(runs.flatMap(([prefix, run]) => [...run.activeShards()].map(([id, session]) => [prefix + id, session] as const))),
+    loadState: (shardId, session) => {
+      const side = sideFor(shardId)
+      if (side === undefined) return Effect.succeed<StoredState>({ _tag: "Own", bytes: undefined })
+      return side[1].loadState(shardId.slice(side[0].length), session)
+    },
+    shutdown: Effect.forEach(runs, ([, run]) => run.shutdown, { discard: true }),
+    finishInFlightOnInterrupt: runs.some(([, run]) => run.finishInFlightOnInterrupt)
+  }
+}
+
+/**
+ * One pipeline over two sources (Spark's `union`): batches hold the records of both, each side's
+ * operators applied to its own records. Both need the same batch interval. Shard ids (in records
+ * and in a batch's checkpoints) carry their stream's name, `<stream>/<shard id>`, since two
+ * streams' shard ids look alike. Each side keeps its own checkpoints (or leases) as it would alone.
+ *
+ * @example
+ * ```ts
+ * const clicks = Pipeline.merge(webClicks, appClicks) // two streams, one batch stream
+ * ```
+ */
+export const merge: {
+  <A, E2, R2>(that: Pipeline<A, E2, R2>): <E, R>(self: Pipeline<A, E, R>) => Pipeline<A, E | E2, R | R2>
+  <A, E, R, E2, R2>(self: Pipeline<A, E, R>, that: Pipeline<A, E2, R2>): Pipeline<A, E | E2, R | R2>
+} = dual(2, <A, E, R, E2, R2>(self: Pipeline<A, E, R>, that: Pipeline<A, E2, R2>): Pipeline<A, E | E2, R | R2> => {
+  const source = Effect.gen(function* () {
+    const left: ResolvedSource<unknown, R | R2> = yield* self.source
+    const right: ResolvedSource<unknown, R | R2> = yield* that.source
+    if (!Duration.equals(left.batchInterval, right.batchInterval)) {
+      return yield* new InvalidOption({
+        option: "batchInterval",
+        given: `${Duration.format(left.batchInterval)} and ${Duration.format(right.batchInterval)}`,
+        expected: "the same batch interval on both sides of Pipeline.merge"
+      })
+    }
+    const sameStream = left.scope.streamName === right.scope.streamName
+    if (sameStream && left.scope.applicationName === right.scope.applicationName) {
+      return yield* new InvalidOption({
+        option: "streamName",
+        given: left.scope.streamName,
+        expected: "two different streams (or application names) on the two sides of Pipeline.merge"
+      })
+    }
+    const prefixOf = (s: typeof left) => (sameStream ? `${s.scope.applicationName}:${s.scope.streamName}/` : `${s.scope.streamName}/`)
+    const prefixes = [prefixOf(left), prefixOf(right)] as const
+    const merged: ResolvedSource<unknown, R | R2> = {
+      scope: left.scope,
+      batchInterval: left.batchInterval,
+      maxBatchRecords: left.maxBatchRecords + right.maxBatchRecords,
+      start: (options) =>
+        Effect.map(Effect.all([left.start(options), right.start(options)]), ([l, r]) =>
+          mergeRuns<unknown>([[prefixes[0], l], [prefixes[1], r]]))
+    }
+    return { merged, prefixes }
+  })
+  return fromSourceWith(
+    Effect.map(source, (s) => s.merged),
+    (run) =>
+      Effect.gen(function* () {
+        const { prefixes } = yield* Effect.orDie(source)
+        const left = yield* self.build(run)
+        const right = yield* that.build(run)
+        const both: Operators<A, E | E2, R | R2> = (records, context) => {
+          const l: Array<StreamRecord<unknown>> = []
+          const r: Array<StreamRecord<unknown>> = []
+          for (const record of records) (record.shardId.startsWith(prefixes[0]) ? l : r).push(record)
+          return Effect.zipWith(left(l, context), right(r, context), (a, b) => [...a, ...b])
+        }
+        return both
+      })
+  )
+})

@@ -1,0 +1,183 @@
+import { Deferred, Duration, Effect, Fiber, Stream } from "effect"
+import { dual } from "effect/Function"
+import { durationOption } from "../config/index.js"
+import type { Kinesis } from "../kinesis/index.js"
+import { StateRuntime } from "../state/StateRuntime.js"
+import type { StatefulStage } from "../state/Stage.js"
+import type { Batch, BatchDraft } from "./Batch.js"
+import { batchChunks } from "./batcher.js"
+import { GracefulStopTimeout } from "./errors.js"
+import type { SourceRun } from "./KinesisSource.js"
+import { isPipeline, type Pipeline, type PipelineError } from "./Pipeline.js"
+
+/** What a run did, returned when it ends. */
+export interface PipelineSummary {
+  readonly batches: number
+  /** Records read from Kinesis and checkpointed. */
+  readonly records: number
+  /** Shards read to their end (closed shards) during the run. */
+  readonly shardsEnded: number
+}
+
+/** How a run stops and which batches reach the sink. */
+export interface RunOptions {
+  /**
+   * When this completes, the run stops gracefully: reading stops, what was read already goes
+   * through the sink as the last batches, their checkpoints are written, and the run returns.
+   */
+  readonly stopWhen?: Effect.Effect<unknown>
+  /**
+   * A graceful stop that takes longer fails with {@link GracefulStopTimeout}. Default 10 batch
+   * intervals (Spark's default). With leases it also bounds how long an interrupted worker lets
+   * the batch in its sink finish before it releases its leases.
+   */
+  readonly gracefulStopTimeout?: Duration.DurationInput
+  /** The KCL's name for {@link RunOptions.gracefulStopTimeout}; either may be given. */
+  readonly gracefulShutdownTimeout?: Duration.DurationInput
+  /** Leave out batches with no records (their checkpoints, if any, are still written). Default false. */
+  readonly skipEmptyBatches?: boolean
+}
+
+/**
+ * Runs the pipeline, handing each batch to `sink` in order; a batch reaches the sink only after the
+ * one before it succeeded, and its shard positions are checkpointed right after (at-least-once).
+ * Ends when every shard is read to its end, when `stopWhen` completes (gracefully), or with the
+ * first failure (the failed batch is not checkpointed, so a restart reads it again).
+ *
+ * @example
+ * ```ts
+ * const run = views.pipe(
+ *   Pipeline.foreachBatch((batch) => Effect.log(`${batch.records.length} page views`), { stopWhen: onSignal() })
+ * )
+ * Effect.runPromise(run.pipe(Effect.provide([Kinesis.layer({ region: "eu-west-1" }), CheckpointStore.layerMemory])))
+ * ```
+ */
+export const foreachBatch: {
+  <A, E2, R2>(
+    sink: (batch: Batch<A>) => Effect.Effect<unknown, E2, R2>,
+    options?: RunOptions
+  ): <E, R>(self: Pipeline<A, E, R>) => Effect.Effect<PipelineSummary, E | E2 | PipelineError, R | R2 | Kinesis>
+  <A, E, R, E2, R2>(
+    self: Pipeline<A, E, R>,
+    sink: (batch: Batch<A>) => Effect.Effect<unknown, E2, R2>,
+    options?: RunOptions
+  ): Effect.Effect<PipelineSummary, E | E2 | PipelineError, R | R2 | Kinesis>
+} = dual(
+  (args) => isPipeline(args[0]),
+  <A, E, R, E2, R2>(
+    self: Pipeline<A, E, R>,
+    sink: (batch: Batch<A>) => Effect.Effect<unknown, E2, R2>,
+    options: RunOptions = {}
+  ) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const source = yield* self.source
+        const gracefulStopTimeout = yield* durationOption(
+          options.gracefulStopTimeout === undefined ? "gracefulShutdownTimeout" : "gracefulStopTimeout",
+          options.gracefulStopTimeout ?? options.gracefulShutdownTimeout,
+          Duration.times(source.batchInterval, 10)
+        )
+        const stopRequested = yield* Deferred.make<void>()
+        const stages: Array<StatefulStage> = []
+        const operators = yield* self.build({
+          batchInterval: Duration.toMillis(source.batchInterval),
+          register: (stage) => void stages.push(stage)
+        })
+        const input = (yield* source.start({ stateful: stages.length > 0 })) as SourceRun<A>
+        const state = new StateRuntime(stages, input.loadState)
+        const steps = inFlightSteps(gracefulStopTimeout, input.shutdown)
+        // Added after the source started, so it runs before the source's own finalizers (lease release).
+        if (input.finishInFlightOnInterrupt) yield* Effect.addFinalizer(() => steps.settle)
+        if (options.stopWhen !== undefined) {
+          yield* options.stopWhen.pipe(
+            Effect.zipRight(Deferred.succeed(stopRequested, undefined)),
+            Effect.zipRight(input.shutdown),
+            Effect.forkScoped
+          )
+        }
+        const drafts = batchChunks(input.chunks, {
+          batchInterval: source.batchInterval,
+          maxBatchRecords: source.maxBatchRecords,
+          stop: Deferred.await(stopRequested)
+        })
+        let batchId = 0
+        const step = (summary: PipelineSummary, closed: BatchDraft<A>) =>
+          Effect.gen(function* () {
+            // With leases, a shard lost since its records were read is not delivered: its new owner reads it again.
+            const draft = input.deliverable(closed)
+            let shardsEnded = 0
+            for (const c of draft.checkpoints.values()) if (c._tag === "ShardEnd") shardsEnded++
+            // Stateful operators see every batch, records or not: windows slide and state times out.
+            if (state.active) yield* state.prepare(draft, input.activeShards())
+            const records = draft.records.length > 0 || state.active
+              ? yield* operators(draft.records, state.context(draft.closedAt))
+              : draft.records
+            const delivered = draft.records.length > 0 || records.length > 0 || options.skipEmptyBatches !== true
+            if (delivered) {
+              yield* sink({
+                batchId: batchId++,
+                records,
+                sourceRecords: draft.records.length,
+                openedAt: new Date(draft.openedAt),
+                closedAt: new Date(draft.closedAt),
+                closedBy: draft.closedBy,
+                checkpoints: draft.checkpoints,
+                millisBehindLatest: draft.millisBehindLatest,
+                fencingTokens: input.fencingTokens(draft)
+              })
+            }
+            if (state.active) state.committed(draft, yield* input.commit(draft, state.snapshots()))
+            else yield* input.commit(draft, noStates)
+            return {
+              batches: summary.batches + (delivered ? 1 : 0),
+              records: summary.records + draft.records.length,
+              shardsEnded: summary.shardsEnded + shardsEnded
+            }
+          })
+        const run = drafts.pipe(
+          // The next batch fills while the sink works on this one.
+          Stream.buffer({ capacity: 1 }),
+          Stream.runFoldEffect({ batches: 0, records: 0, shardsEnded: 0 } as PipelineSummary, (summary, draft) =>
+            input.finishInFlightOnInterrupt ? steps.run(step(summary, draft)) : step(summary, draft)
+          )
+        )
+        // Once a stop is asked, the drain has `gracefulStopTimeout` to finish.
+        const deadline = Deferred.await(stopRequested).pipe(
+          Effect.zipRight(Effect.sleep(gracefulStopTimeout)),
+          Effect.zipRight(Effect.fail(new GracefulStopTimeout({ timeout: gracefulStopTimeout })))
+        )
+        return yield* Effect.raceFirst(run, deadline)
+      })
+    )
+)
+
+/**
+ * Runs each batch step on a fiber of its own, so that interrupting the run does not cut a step
+ * off: a worker handing its leases over first lets the batch in its sink complete and checkpoint,
+ * so the next owner does not process it again. `settle` (a scope finalizer, run before the leases
+ * are released) waits for the step in flight, at most `timeout`, then interrupts it.
+ */
+const inFlightSteps = (timeout: Duration.Duration, onInterrupt: Effect.Effect<void>) => {
+  let current: Fiber.RuntimeFiber<unknown, unknown> | undefined
+  const run = <A, E, R>(step: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function* () {
+        // restore: the step itself stays interruptible, so a stuck sink can be cut off after the timeout.
+        const fiber = yield* Effect.forkDaemon(restore(step))
+        current = fiber
+        return yield* restore(Fiber.join(fiber)).pipe(Effect.onInterrupt(() => onInterrupt))
+      })
+    )
+  const settle = Effect.suspend(() => {
+    const fiber = current
+    if (fiber === undefined) return Effect.void
+    // Finalizers run uninterruptibly: the wait itself must be interruptible for the timeout to cut it.
+    return Effect.ignore(Effect.timeout(Effect.interruptible(Fiber.await(fiber)), timeout)).pipe(
+      Effect.zipRight(Fiber.interrupt(fiber)),
+      Effect.asVoid
+    )
+  })
+  return { run, settle }
+}
+
+const noStates: ReadonlyMap<string, Uint8Array> = new Map()

@@ -1,0 +1,72 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { Codec, hashKeyOf, Pipeline } from "../src/index.js"
+import { PipelineTest } from "../src/testing/index.js"
+import { encodeEvent, parseEvent } from "./support/stateful.js"
+
+const source = () =>
+  Pipeline.fromKinesis({ streamName: "events", codec: Codec.utf8, batchInterval: "1 second" }).pipe(Pipeline.map(parseEvent))
+
+/** Per-key running totals that report which shard holds each key's state. */
+const totals = () =>
+  source().pipe(
+    Pipeline.map((e) => [e.key, e.n] as const),
+    Pipeline.updateStateByKey((ns: ReadonlyArray<number>, total: number | undefined) => (total ?? 0) + ns.reduce((a, b) => a + b, 0), { emit: "updated" })
+  )
+
+const keys = Array.from({ length: 24 }, (_, i) => `user-${i}`)
+const wave = (n: number) => keys.map((key) => encodeEvent({ key, n, time: 0 }))
+
+/** The last value each key had, and on which shard it came. */
+const lastOf = (batches: ReadonlyArray<{ readonly records: ReadonlyArray<{ readonly value: readonly [string, number]; readonly shardId: string }> }>) => {
+  const last = new Map<string, { total: number; shardId: string }>()
+  for (const b of batches) for (const r of b.records) last.set(r.value[0], { total: r.value[1], shardId: r.shardId })
+  return last
+}
+
+describe("keyed state across resharding", () => {
+  it.scoped("after a split, each key's state goes on in the child whose hash range holds the MD5 of its partition key", () =>
+    Effect.gen(function* () {
+      const test = yield* PipelineTest.make(totals(), undefined, { shardCount: 1 })
+      yield* test.put(wave(1))
+      yield* test.drain()
+      const [left, right] = yield* test.kinesis.splitShard("events", "shardId-000000000000")
+      yield* test.put(wave(10))
+      yield* test.put(wave(100))
+      yield* test.drain({ maxIntervals: 50 })
+      const last = lastOf(yield* test.batches)
+      const shards = yield* test.kinesis.api.listShards({ StreamName: "events" })
+      const rightStart = BigInt(shards.Shards!.find((s) => s.ShardId === right)!.HashKeyRange!.StartingHashKey!)
+      for (const key of keys) {
+        expect(last.get(key)).toEqual({ total: 111, shardId: hashKeyOf(key) >= rightStart ? right : left })
+      }
+    }))
+
+  it.scoped("after a merge, the child carries both parents' keys", () =>
+    Effect.gen(function* () {
+      const test = yield* PipelineTest.make(totals(), undefined, { shardCount: 2 })
+      yield* test.put(wave(1))
+      yield* test.drain()
+      const child = yield* test.kinesis.mergeShards("events", "shardId-000000000000", "shardId-000000000001")
+      yield* test.put(wave(10))
+      yield* test.drain({ maxIntervals: 50 })
+      const last = lastOf(yield* test.batches)
+      for (const key of keys) expect(last.get(key)).toEqual({ total: 11, shardId: child })
+    }))
+
+  it.scoped("a restart after the split resumes the children from their own state, with nothing counted twice", () =>
+    Effect.gen(function* () {
+      const test = yield* PipelineTest.make(totals(), undefined, { shardCount: 1 })
+      yield* test.put(wave(1))
+      yield* test.drain()
+      yield* test.kinesis.splitShard("events", "shardId-000000000000")
+      yield* test.put(wave(10))
+      yield* test.drain({ maxIntervals: 50 })
+      yield* test.crash()
+      yield* test.restart
+      yield* test.put(wave(100))
+      yield* test.drain({ maxIntervals: 50 })
+      const last = lastOf(yield* test.batches)
+      for (const key of keys) expect(last.get(key)?.total).toBe(111)
+    }))
+})
