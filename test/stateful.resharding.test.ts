@@ -8,10 +8,10 @@ const source = () =>
   Pipeline.fromKinesis({ streamName: "events", codec: Codec.utf8, batchInterval: "1 second" }).pipe(Pipeline.map(parseEvent))
 
 /** Per-key running totals that report which shard holds each key's state. */
-const totals = () =>
+const totals = (emit: "all" | "updated" = "updated") =>
   source().pipe(
     Pipeline.map((e) => [e.key, e.n] as const),
-    Pipeline.updateStateByKey((ns: ReadonlyArray<number>, total: number | undefined) => (total ?? 0) + ns.reduce((a, b) => a + b, 0), { emit: "updated" })
+    Pipeline.updateStateByKey((ns: ReadonlyArray<number>, total: number | undefined) => (total ?? 0) + ns.reduce((a, b) => a + b, 0), { emit })
   )
 
 const keys = Array.from({ length: 24 }, (_, i) => `user-${i}`)
@@ -27,9 +27,10 @@ const lastOf = (batches: ReadonlyArray<{ readonly records: ReadonlyArray<{ reado
 describe("keyed state across resharding", () => {
   it.scoped("after a split, each key's state goes on in the child whose hash range holds the MD5 of its partition key", () =>
     Effect.gen(function* () {
-      const test = yield* PipelineTest.make(totals(), undefined, { shardCount: 1 })
+      const test = yield* PipelineTest.make(totals("all"), undefined, { shardCount: 1 })
       yield* test.put(wave(1))
       yield* test.drain()
+      const before = (yield* test.batches).length
       const [left, right] = yield* test.kinesis.splitShard("events", "shardId-000000000000")
       yield* test.put(wave(10))
       yield* test.put(wave(100))
@@ -37,9 +38,31 @@ describe("keyed state across resharding", () => {
       const last = lastOf(yield* test.batches)
       const shards = yield* test.kinesis.api.listShards({ StreamName: "events" })
       const rightStart = BigInt(shards.Shards!.find((s) => s.ShardId === right)!.HashKeyRange!.StartingHashKey!)
-      for (const key of keys) {
-        expect(last.get(key)).toEqual({ total: 111, shardId: hashKeyOf(key) >= rightStart ? right : left })
+      const childOf = (key: string) => (hashKeyOf(key) >= rightStart ? right : left)
+      for (const key of keys) expect(last.get(key)).toEqual({ total: 111, shardId: childOf(key) })
+      // Every key's state is in exactly one child: no child ever reports a key that is not routed to it.
+      for (const b of (yield* test.batches).slice(before)) {
+        for (const r of b.records) if (r.shardId !== "shardId-000000000000") expect(r.shardId).toBe(childOf(r.value[0]))
       }
+    }))
+
+  it.scoped("window contents are split by key hash too: after a split every key's window total stays exact (nothing counted in both children)", () =>
+    Effect.gen(function* () {
+      const windowed = source().pipe(
+        Pipeline.map((e) => [e.key, e.n] as const),
+        Pipeline.reduceByKeyAndWindow((a: number, b: number) => a + b, { length: "1000 seconds", inverse: (a, b) => a - b })
+      )
+      const test = yield* PipelineTest.make(windowed, undefined, { shardCount: 1 })
+      yield* test.put(wave(1))
+      yield* test.drain()
+      yield* test.kinesis.splitShard("events", "shardId-000000000000")
+      yield* test.put(wave(10))
+      yield* test.drain({ maxIntervals: 50 })
+      yield* test.advance(1)
+      const batches = yield* test.batches
+      const final = batches[batches.length - 1]!.records.map((r) => r.value)
+      expect(new Map(final)).toEqual(new Map(keys.map((k) => [k, 11])))
+      expect(final).toHaveLength(keys.length)
     }))
 
   it.scoped("after a merge, the child carries both parents' keys", () =>

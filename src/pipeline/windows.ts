@@ -203,7 +203,8 @@ const keyedWindow = <A, E, R, K, V, B>(
  * every `slide`, over the last `length`, both multiples of the batch interval. One record per key,
  * with the metadata of the key's latest record. With `inverse` the window is updated
  * incrementally; results are the same. Window contents are kept per shard and committed with the
- * shard's checkpoint.
+ * shard's checkpoint. `reduce` must be associative and commutative, and neither it nor `inverse`
+ * may change its arguments (one value object can sit in several places of the window).
  *
  * @example
  * ```ts
