@@ -1,7 +1,7 @@
-import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
-import { Codec, hashKeyOf, Pipeline } from "../src/index.js"
-import { PipelineTest } from "../src/testing/index.js"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Deferred, Effect, Layer } from "effect"
+import { CheckpointStore, Codec, hashKeyOf, Kinesis, Pipeline } from "../src/index.js"
+import { MemoryKinesis, PipelineTest } from "../src/testing/index.js"
 import { encodeEvent, parseEvent } from "./support/stateful.js"
 
 const source = () =>
@@ -92,4 +92,47 @@ describe("keyed state across resharding", () => {
       const last = lastOf(yield* test.batches)
       for (const key of keys) expect(last.get(key)?.total).toBe(111)
     }))
+})
+
+describe("operator state in the CheckpointStore (live clock)", () => {
+  layer(Layer.mergeAll(MemoryKinesis.layer({ streams: [{ name: "pruned", shardCount: 1 }] }), CheckpointStore.layerMemory), { excludeTestServices: true, timeout: "30 seconds" })((it) => {
+    it.scoped("is saved per shard with the checkpoint; once both children of a split hold their own, the parent's copy is deleted", () =>
+      Effect.gen(function* () {
+        const store = yield* CheckpointStore
+        const kinesis = yield* Kinesis
+        const scope = { applicationName: "shardline", streamName: "pruned" }
+        const last = new Map<string, number>()
+        const stop = yield* Deferred.make<void>()
+        yield* Pipeline.fromKinesis({ streamName: "pruned", codec: Codec.utf8, batchInterval: "100 millis", reader: { pollDelay: "200 millis", noRecordsPollDelay: "200 millis" } }).pipe(
+          Pipeline.map(parseEvent),
+          Pipeline.map((e) => [e.key, e.n] as const),
+          Pipeline.updateStateByKey((ns: ReadonlyArray<number>, total: number | undefined) => (total ?? 0) + ns.reduce((a, b) => a + b, 0)),
+          Pipeline.foreachBatch((batch) => Effect.sync(() => { for (const r of batch.records) last.set(r.value[0], r.value[1]) }), { stopWhen: Deferred.await(stop) }),
+          Effect.forkScoped
+        )
+        const putWave = (n: number) =>
+          kinesis.putRecords({ StreamName: "pruned", Records: wave(n).map((r) => ({ PartitionKey: r.partitionKey, Data: r.data })) })
+        const waitFor = (total: number) =>
+          Effect.gen(function* () {
+            const deadline = Date.now() + 15_000
+            while (!keys.every((k) => last.get(k) === total)) {
+              if (Date.now() > deadline) return yield* Effect.dieMessage(`totals never reached ${total}`)
+              yield* Effect.sleep("50 millis")
+            }
+          })
+        yield* putWave(1)
+        yield* waitFor(1)
+        expect((yield* store.loadState(scope, "shardId-000000000000"))?.length).toBeGreaterThan(0)
+        yield* kinesis.splitShard({ StreamName: "pruned", ShardToSplit: "shardId-000000000000", NewStartingHashKey: String(2n ** 127n) })
+        yield* putWave(10)
+        yield* waitFor(11)
+        // Give the last commits a moment, then look at the store.
+        yield* Effect.sleep("500 millis")
+        expect(yield* store.loadState(scope, "shardId-000000000000")).toBeUndefined()
+        for (const child of ["shardId-000000000001", "shardId-000000000002"]) {
+          expect((yield* store.loadState(scope, child))?.length).toBeGreaterThan(0)
+        }
+        yield* Deferred.succeed(stop, undefined)
+      }))
+  })
 })
