@@ -139,7 +139,14 @@ export const map: {
       const out = new Array<StreamRecord<B>>(records.length)
       for (let i = 0; i < records.length; i++) {
         const r = records[i]!
-        out[i] = { ...r, value: f(r.value, r) }
+        // Fields spelled out, not spread: every record gets the same object shape.
+        out[i] = {
+          value: f(r.value, r),
+          shardId: r.shardId,
+          sequenceNumber: r.sequenceNumber,
+          partitionKey: r.partitionKey,
+          approximateArrivalTimestamp: r.approximateArrivalTimestamp
+        }
       }
       return out
     })

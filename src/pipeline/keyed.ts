@@ -137,19 +137,25 @@ export const groupByKey = (): <K extends Key, V, E, R>(
 ) => Pipeline<Keyed<K, ReadonlyArray<V>>, E, R> =>
   (self) =>
     keyedStep(self, (records) => {
-      const groups = new Map<Key, Partial<Array<any>>>()
-      for (const r of records) {
-        const group = groups.get(r.value[0])
-        if (group === undefined) groups.set(r.value[0], { value: [r.value[1]], last: r })
-        else {
-          group.value.push(r.value[1])
-          group.last = r
-        }
-      }
+      const groups = groupValues(records)
       const out: Array<StreamRecord<any>> = []
       for (const [key, p] of groups) out.push(withValue(p.last, [key, p.value] as const))
       return out
     })
+
+/** Each key's values in order, with the key's last record. */
+export const groupValues = <K extends Key, V>(records: ReadonlyArray<StreamRecord<Keyed<K, V>>>): Map<K, Partial<Array<V>>> => {
+  const groups = new Map<K, Partial<Array<V>>>()
+  for (const r of records) {
+    const group = groups.get(r.value[0])
+    if (group === undefined) groups.set(r.value[0], { value: [r.value[1]], last: r })
+    else {
+      group.value.push(r.value[1])
+      group.last = r
+    }
+  }
+  return groups
+}
 
 export const add = (a: number, b: number) => a + b
 export const subtract = (a: number, b: number) => a - b

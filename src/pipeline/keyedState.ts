@@ -4,7 +4,7 @@ import { durationOption, InvalidOption } from "../config/index.js"
 import { type HashRange, routesTo } from "../state/routing.js"
 import type { BatchContext, StatefulStage } from "../state/Stage.js"
 import type { StreamRecord } from "./Batch.js"
-import { type Key, type Keyed, withValue } from "./keyed.js"
+import { groupValues, type Key, type Keyed, withValue } from "./keyed.js"
 import { metaOf, recordFromMeta, type StoredMeta } from "./partials.js"
 import { addOperators, type Pipeline } from "./Pipeline.js"
 
@@ -284,21 +284,13 @@ export const updateStateByKey: {
       Effect.sync(() => {
         owned.begin(context)
         const now = context.closedAt
-        const batch = new Map<K, { values: Array<V>; last: StreamRecord<unknown> }>()
-        for (const r of records) {
-          const group = batch.get(r.value[0])
-          if (group === undefined) batch.set(r.value[0], { values: [r.value[1]], last: r })
-          else {
-            group.values.push(r.value[1])
-            group.last = r
-          }
-        }
+        const batch = groupValues(records)
         const out: Array<StreamRecord<Keyed<K, S>>> = []
         const keys = new Set<K>([...owned.entries.keys(), ...batch.keys()])
         for (const key of keys) {
           const entry = owned.entries.get(key)
           const group = batch.get(key)
-          const next = update(group?.values ?? [], entry?.state)
+          const next = update(group?.value ?? [], entry?.state)
           if (next === undefined) {
             owned.remove(key, context.touch)
             continue
