@@ -1,49 +1,21 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fc from "fast-check"
-import {
-  Checkpoint,
-  CheckpointError,
-  type CheckpointScope,
-  CheckpointStore,
-  type CheckpointStoreApi,
-  makeFileStore
-} from "../src/checkpoint/index.js"
+import { Checkpoint, CheckpointError, type CheckpointScope, CheckpointStore, makeFileStore } from "../src/checkpoint/index.js"
+import { clicks, fileIn, scratchFolder, seq, shard0, shard1, shard2, storesUnderTest } from "./support/checkpointFiles.js"
 
-const scratch = mkdtempSync(join(tmpdir(), "shardline-checkpoint-states-"))
-afterAll(() => rmSync(scratch, { recursive: true, force: true }))
-
-/** A fresh, empty folder under the scratch folder. */
-const freshDir = () => mkdtempSync(join(scratch, "store-"))
-const fileIn = (dir: string) => join(dir, "checkpoints.json")
+const { freshDir } = scratchFolder("shardline-checkpoint-states-")
 const stateDirOf = (path: string) => `${path}.state`
 
-const clicks: CheckpointScope = { applicationName: "app", streamName: "clicks" }
 const orders: CheckpointScope = { applicationName: "app", streamName: "orders" }
-const shard0 = "shardId-000000000000"
-const shard1 = "shardId-000000000001"
-const shard2 = "shardId-000000000002"
-const seq = (n: number) => (49n * 10n ** 54n + BigInt(n)).toString()
 const bytes = (text: string) => new TextEncoder().encode(text)
 const none = new Map<string, Checkpoint>()
 const states = (entries: ReadonlyArray<readonly [string, Uint8Array]>): ReadonlyMap<string, Uint8Array> => new Map(entries)
 const checkpoints = (entries: ReadonlyArray<readonly [string, Checkpoint]>): ReadonlyMap<string, Checkpoint> => new Map(entries)
 
-interface StoreUnderTest {
-  readonly name: string
-  readonly make: () => Effect.Effect<CheckpointStoreApi>
-}
-
-const stores: ReadonlyArray<StoreUnderTest> = [
-  { name: "memory", make: () => Effect.provide(CheckpointStore, CheckpointStore.layerMemory) },
-  {
-    name: "file",
-    make: () => Effect.provide(CheckpointStore, CheckpointStore.layerFile({ path: fileIn(freshDir()) }))
-  }
-]
+const stores = storesUnderTest(freshDir)
 
 // it.prop from @effect/vitest runs effect's bundled fast-check 3, whose types reject fast-check 4 arbitraries.
 const shardIds = [shard0, shard1, shard2, "__proto__"] as const

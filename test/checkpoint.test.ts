@@ -1,44 +1,13 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fc from "fast-check"
-import {
-  Checkpoint,
-  CheckpointError,
-  type CheckpointScope,
-  CheckpointStore,
-  type CheckpointStoreApi,
-  makeFileStore
-} from "../src/checkpoint/index.js"
+import { Checkpoint, CheckpointError, type CheckpointScope, CheckpointStore, makeFileStore } from "../src/checkpoint/index.js"
+import { clicks, fileIn, scratchFolder, seq, shard0, shard1, shard2, storesUnderTest } from "./support/checkpointFiles.js"
 
-const scratch = mkdtempSync(join(tmpdir(), "shardline-checkpoints-"))
-afterAll(() => rmSync(scratch, { recursive: true, force: true }))
-
-/** A fresh, empty folder under the scratch folder. */
-const freshDir = () => mkdtempSync(join(scratch, "store-"))
-
-const clicks: CheckpointScope = { applicationName: "app", streamName: "clicks" }
-const shard0 = "shardId-000000000000"
-const shard1 = "shardId-000000000001"
-const shard2 = "shardId-000000000002"
-const seq = (n: number) => (49n * 10n ** 54n + BigInt(n)).toString()
-
-/** How the contract gets a new, empty store; each store is reached through its layer. */
-interface StoreUnderTest {
-  readonly name: string
-  readonly make: () => Effect.Effect<CheckpointStoreApi>
-}
-
-const stores: ReadonlyArray<StoreUnderTest> = [
-  { name: "memory", make: () => Effect.provide(CheckpointStore, CheckpointStore.layerMemory) },
-  {
-    name: "file",
-    make: () =>
-      Effect.provide(CheckpointStore, CheckpointStore.layerFile({ path: join(freshDir(), "checkpoints.json") }))
-  }
-]
+const { freshDir } = scratchFolder("shardline-checkpoints-")
+const stores = storesUnderTest(freshDir)
 
 const saved = (entries: ReadonlyArray<readonly [string, Checkpoint]>): ReadonlyMap<string, Checkpoint> => new Map(entries)
 
@@ -183,8 +152,6 @@ const arbitrarySaves = fc.array(
 )
 
 describe("file CheckpointStore", () => {
-  const fileIn = (dir: string) => join(dir, "checkpoints.json")
-
   it.effect("is named after its absolute path", () =>
     Effect.gen(function* () {
       const path = fileIn(freshDir())

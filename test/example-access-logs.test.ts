@@ -159,22 +159,32 @@ const slide = 2
 const burstEndpoint = "POST /api/checkout"
 const rowLine = /^(\d\d:\d\d:\d\d) {2}(.+?) +(\d+) req +(\d+\.\d)% 5xx {2}p95 +(\d+ ms|>10 s|-)$/
 
+/** The example's pipeline under PipelineTest on `shardCount` shards, its sink keeping each batch's report. */
+const reportedWindows = (shardCount: number) =>
+  Effect.gen(function* () {
+    const report = windowReporter()
+    const reports: Array<WindowReport | undefined> = []
+    const test = yield* PipelineTest.make(
+      endpointWindows({ streamName: "access-logs" }),
+      (batch) => Effect.sync(() => reports.push(report(batch))),
+      { shardCount }
+    )
+    return { reports, test }
+  })
+
+/** An event as the producer writes it: keyed by host, in protobuf binary. */
+const recordOf = (event: AccessLogEvent) => ({ partitionKey: partitionKeyOf(event), data: toBinary(AccessLogEventSchema, event) })
+
 describe("access-logs example: the pipeline on the test clock", () => {
   it.scoped("per endpoint, every 2 s over the last 10 s: requests, 5xx rate and p95 as a naive count gives, and one ALERT for the burst", () =>
     Effect.gen(function* () {
-      const report = windowReporter()
-      const reports: Array<WindowReport | undefined> = []
-      const test = yield* PipelineTest.make(
-        endpointWindows({ streamName: "access-logs" }),
-        (batch) => Effect.sync(() => reports.push(report(batch))),
-        { shardCount: 3 }
-      )
+      const { reports, test } = yield* reportedWindows(3)
       // 26 s of traffic at 150 requests/s (virtual time starts at 0); checkout fails from 6 s to 12 s.
       const next = accessLogs({ seed: 11, burst: { endpoint: burstEndpoint, fromMs: 6000, toMs: 12_000, errorRate: 0.35 } })
       const placed: Array<Placed> = []
       for (let second = 0; second < 26; second++) {
         const events = Array.from({ length: 150 }, (_, i) => next(second * 1000 + Math.floor((i * 1000) / 150)))
-        const where = yield* test.put(events.map((e) => ({ partitionKey: partitionKeyOf(e), data: toBinary(AccessLogEventSchema, e) })))
+        const where = yield* test.put(events.map(recordOf))
         where.forEach((w, i) => placed.push({ event: events[i]!, shardId: w.shardId, sequenceNumber: BigInt(w.sequenceNumber) }))
         yield* test.advance(1)
       }
@@ -250,16 +260,10 @@ describe("access-logs example: the pipeline on the test clock", () => {
 
   it.scoped("the window is checkpointed: after a crash and restart the next windows still count the last 10 s", () =>
     Effect.gen(function* () {
-      const report = windowReporter()
-      const reports: Array<WindowReport | undefined> = []
-      const test = yield* PipelineTest.make(
-        endpointWindows({ streamName: "access-logs" }),
-        (batch) => Effect.sync(() => reports.push(report(batch))),
-        { shardCount: 2 }
-      )
+      const { reports, test } = yield* reportedWindows(2)
       const next = accessLogs({ seed: 3 })
       const put = (second: number) =>
-        test.put(Array.from({ length: 20 }, (_, i) => next(second * 1000 + i * 50)).map((e) => ({ partitionKey: partitionKeyOf(e), data: toBinary(AccessLogEventSchema, e) })))
+        test.put(Array.from({ length: 20 }, (_, i) => next(second * 1000 + i * 50)).map(recordOf))
       for (let second = 0; second < 6; second++) {
         yield* put(second)
         yield* test.advance(1)

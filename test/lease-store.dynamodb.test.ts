@@ -11,7 +11,7 @@ import { NodeHttpHandler } from "@smithy/node-http-handler"
 import { expect, layer } from "@effect/vitest"
 import { Effect, Either, Layer } from "effect"
 import { Checkpoint } from "../src/checkpoint/index.js"
-import { LeaseStore, LeaseStoreError } from "../src/index.js"
+import { type LeaseScope, LeaseStore, LeaseStoreError } from "../src/index.js"
 import { makeDynamoDbLeaseStore } from "../src/lease/DynamoDbLeaseStore.js"
 import { scopeKey } from "../src/lease/Lease.js"
 import { stateBytes } from "./lease-state-contract.js"
@@ -30,6 +30,22 @@ const rawClient = (endpoint: string) =>
     Effect.sync(() => new DynamoDBClient({ endpoint, region: localRegion, credentials: localCredentials, requestHandler: new NodeHttpHandler() })),
     (c) => Effect.sync(() => c.destroy())
   )
+
+/** A store on a fresh table, a raw client beside it to see the items, and a fresh scope. */
+const tableWithClient = (label: string) =>
+  Effect.gen(function* () {
+    const { endpoint } = yield* Dynalite
+    const tableName = freshTable(label)
+    const store = yield* makeDynamoDbLeaseStore(dynamoOptions(endpoint, tableName))
+    const client = yield* rawClient(endpoint)
+    return { tableName, store, client, scope: freshScope() }
+  })
+
+/** The item of one lease row as the table holds it (a consistent read), if there is one. */
+const rowItem = (client: DynamoDBClient, tableName: string, scope: LeaseScope, shardId: string) =>
+  Effect.promise(() =>
+    client.send(new GetItemCommand({ TableName: tableName, Key: { scope: { S: scopeKey(scope) }, shardId: { S: shardId } }, ConsistentRead: true }))
+  ).pipe(Effect.map((out) => out.Item))
 
 // Inline up to 24 bytes, chunks of 16: sizes 17 to 24 are inline here and chunked in the other stores.
 leaseStoreContract(
@@ -192,14 +208,8 @@ layer(Dynalite.layer(), { excludeTestServices: true, timeout: "60 seconds" })("D
 
   it.effect("items hold the documented attributes; no owner and no checkpoint are absent attributes", () =>
     Effect.gen(function* () {
-      const { endpoint } = yield* Dynalite
-      const tableName = freshTable("attributes")
-      const store = yield* makeDynamoDbLeaseStore(dynamoOptions(endpoint, tableName))
-      const client = yield* rawClient(endpoint)
-      const scope = freshScope()
-      const item = Effect.promise(() =>
-        client.send(new GetItemCommand({ TableName: tableName, Key: { scope: { S: scopeKey(scope) }, shardId: { S: shard(2) } }, ConsistentRead: true }))
-      ).pipe(Effect.map((out) => out.Item))
+      const { tableName, store, client, scope } = yield* tableWithClient("attributes")
+      const item = rowItem(client, tableName, scope, shard(2))
 
       yield* store.create(scope, { shardId: shard(2), startAt: { atTimestamp: new Date(1_700_000_000_000) }, parentShardIds: [shard(0), shard(1)] })
       expect(yield* item).toEqual({
@@ -232,11 +242,7 @@ layer(Dynalite.layer(), { excludeTestServices: true, timeout: "60 seconds" })("D
 
   it.effect("a malformed item is a LeaseStoreError naming what is wrong", () =>
     Effect.gen(function* () {
-      const { endpoint } = yield* Dynalite
-      const tableName = freshTable("malformed")
-      const store = yield* makeDynamoDbLeaseStore(dynamoOptions(endpoint, tableName))
-      const client = yield* rawClient(endpoint)
-      const scope = freshScope()
+      const { tableName, store, client, scope } = yield* tableWithClient("malformed")
       yield* Effect.promise(() => client.send(new PutItemCommand({
         TableName: tableName,
         Item: { scope: { S: scopeKey(scope) }, shardId: { S: shard(0) }, leaseCounter: { S: "one" }, startAt: { S: "LATEST" } }
@@ -301,14 +307,8 @@ layer(Dynalite.layer(), { excludeTestServices: true, timeout: "60 seconds" })("D
 
   it.effect("a state of about 1 MB goes to chunks with the default sizes and round-trips; the row item stays small", () =>
     Effect.gen(function* () {
-      const { endpoint } = yield* Dynalite
-      const tableName = freshTable("big-state")
-      const store = yield* makeDynamoDbLeaseStore(dynamoOptions(endpoint, tableName))
-      const client = yield* rawClient(endpoint)
-      const scope = freshScope()
-      const row = Effect.promise(() =>
-        client.send(new GetItemCommand({ TableName: tableName, Key: { scope: { S: scopeKey(scope) }, shardId: { S: shard(0) } }, ConsistentRead: true }))
-      ).pipe(Effect.map((out) => out.Item!))
+      const { tableName, store, client, scope } = yield* tableWithClient("big-state")
+      const row = Effect.map(rowItem(client, tableName, scope, shard(0)), (item) => item!)
       yield* store.create(scope, { shardId: shard(0), startAt: "TRIM_HORIZON", parentShardIds: [] })
       const taken = yield* store.take(scope, shard(0), { owner: undefined, counter: 0 }, "w1")
       const held = { shardId: shard(0), owner: "w1", counter: taken.counter }
@@ -398,11 +398,7 @@ layer(Dynalite.layer(), { excludeTestServices: true, timeout: "60 seconds" })("D
 
   it.effect("a malformed state pointer is a LeaseStoreError naming what is wrong", () =>
     Effect.gen(function* () {
-      const { endpoint } = yield* Dynalite
-      const tableName = freshTable("malformed-state")
-      const store = yield* makeDynamoDbLeaseStore(dynamoOptions(endpoint, tableName))
-      const client = yield* rawClient(endpoint)
-      const scope = freshScope()
+      const { tableName, store, client, scope } = yield* tableWithClient("malformed-state")
       const base = {
         scope: { S: scopeKey(scope) },
         shardId: { S: shard(0) },

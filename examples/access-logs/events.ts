@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf"
 import { timestampFromMs } from "@bufbuild/protobuf/wkt"
 import { type AccessLogEvent, AccessLogEventSchema } from "../../gen/shardline/examples/accesslog/v1/access_log_pb.js"
+import { pick, pickWeighted, seededRandom } from "../shared/random.js"
 
 /** How one route behaves: how often it is called, how long it takes, how it fails. */
 interface Route {
@@ -45,29 +46,7 @@ const hosts = ["web-1", "web-2", "web-3", "web-4", "web-5", "web-6"]
 const regions = ["eu-west-1", "us-east-1"]
 const clients = ["web", "ios", "android"]
 
-/** A small seeded generator (mulberry32), so a run can be replayed. */
-export const seededRandom = (seed: number): (() => number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-const pick = <A>(items: ReadonlyArray<A>, random: () => number): A => items[Math.floor(random() * items.length)]!
-
-const totalWeight = routes.reduce((sum, r) => sum + r.weight, 0)
-const pickRoute = (random: () => number): Route => {
-  let roll = random() * totalWeight
-  for (const route of routes) {
-    roll -= route.weight
-    if (roll < 0) return route
-  }
-  return routes[0]!
-}
+const pickRoute = pickWeighted(routes, routes.map((r) => r.weight))
 
 /** A standard normal sample (Box-Muller). */
 const normal = (random: () => number): number => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random())

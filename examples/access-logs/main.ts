@@ -8,9 +8,9 @@
  *   npm run example:logs -- --seconds 60         longer (0 = until Ctrl-C)
  *   npm run example:logs -- --rate 1000          requests per second
  */
-import { parseArgs } from "node:util"
-import { Clock, Console, Duration, Effect, Layer } from "effect"
-import { CheckpointStore, LocalKinesis, onSignal, Pipeline } from "../../src/index.js"
+import { Clock, Console, Effect, Layer } from "effect"
+import { CheckpointStore, LocalKinesis, Pipeline } from "../../src/index.js"
+import { parseOptions, runDemo, stopAfter } from "../shared/cli.js"
 import { endpoints } from "./events.js"
 import { endpointWindows } from "./pipeline.js"
 import { produce } from "./producer.js"
@@ -20,26 +20,14 @@ import { defaultAlertRule } from "./summary.js"
 // The AWS SDK warns about Node 20 on every start; the demo's output is about the logs.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true"
 
-const usage = () => {
-  console.error("usage: npm run example:logs -- [--seconds N (0 = until Ctrl-C)] [--rate REQUESTS_PER_S] [--seed N]")
-  process.exit(2)
-}
-
-const parse = () => {
-  try {
-    return parseArgs({
-      options: {
-        seconds: { type: "string", default: process.env.SHARDLINE_LOGS_SECONDS ?? "20" },
-        rate: { type: "string", default: process.env.SHARDLINE_LOGS_RATE ?? "300" },
-        seed: { type: "string", default: "7" }
-      }
-    }).values
-  } catch (error) {
-    console.error(error instanceof Error ? error.message : String(error))
-    return usage()
+const { values: args, usage } = parseOptions(
+  "usage: npm run example:logs -- [--seconds N (0 = until Ctrl-C)] [--rate REQUESTS_PER_S] [--seed N]",
+  {
+    seconds: { type: "string", default: process.env.SHARDLINE_LOGS_SECONDS ?? "20" },
+    rate: { type: "string", default: process.env.SHARDLINE_LOGS_RATE ?? "300" },
+    seed: { type: "string", default: "7" }
   }
-}
-const args = parse()
+)
 const seconds = Number(args.seconds)
 const rate = Number(args.rate)
 const seed = Number(args.seed)
@@ -52,7 +40,7 @@ const burstEndpoint = "POST /api/checkout"
 const burstFrom = seconds === 0 ? 4 : seconds * 0.2
 const burstTo = seconds === 0 ? 9 : seconds * 0.45
 
-const stopWhen = seconds === 0 ? onSignal() : Effect.race(onSignal(), Effect.sleep(Duration.seconds(seconds)))
+const stopWhen = stopAfter(seconds)
 
 const main = Effect.gen(function* () {
   const started = yield* Clock.currentTimeMillis
@@ -99,9 +87,4 @@ const intro = Console.log(
     `ALERT above ${(defaultAlertRule.maxErrorRate * 100).toFixed(1)}% 5xx over at least ${defaultAlertRule.minRequests} requests`
 )
 
-Effect.runPromiseExit(Effect.scoped(Effect.zipRight(intro, main)).pipe(Effect.provide(environment))).then((exit) => {
-  if (exit._tag === "Failure") {
-    console.error(`demo failed: ${exit.cause.toString()}`)
-    process.exitCode = 1
-  }
-})
+runDemo(Effect.scoped(Effect.zipRight(intro, main)).pipe(Effect.provide(environment)))

@@ -5,6 +5,10 @@ import {
   ClickstreamEventSchema,
   DeviceType
 } from "../../gen/shardline/examples/clickstream/v1/clickstream_pb.js"
+import { pick, pickWeighted } from "../shared/random.js"
+
+// The benchmarks take their generator from here.
+export { seededRandom } from "../shared/random.js"
 
 const pages = ["/", "/search", "/products/42", "/products/7", "/products/19", "/cart", "/checkout", "/help"]
 // Skewed so the top pages differ clearly: the first pages are viewed far more often.
@@ -12,29 +16,7 @@ const pageWeights = [30, 18, 14, 10, 8, 9, 6, 5]
 const currencies = ["EUR", "USD", "GBP", "JPY"]
 const devices = [DeviceType.DESKTOP, DeviceType.MOBILE, DeviceType.TABLET]
 
-const pick = <A>(items: ReadonlyArray<A>, random: () => number): A => items[Math.floor(random() * items.length)]!
-
-const pickWeighted = (random: () => number): string => {
-  const total = pageWeights.reduce((a, b) => a + b, 0)
-  let roll = random() * total
-  for (let i = 0; i < pages.length; i++) {
-    roll -= pageWeights[i]!
-    if (roll < 0) return pages[i]!
-  }
-  return pages[0]!
-}
-
-/** A small seeded generator (mulberry32), so a run can be replayed. */
-export const seededRandom = (seed: number): (() => number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+const pickPage = pickWeighted(pages, pageWeights)
 
 /** One clickstream event: mostly page views, some clicks, a few purchases. */
 export const randomEvent = (random: () => number, nowMs: number, sequence: number): ClickstreamEvent => {
@@ -51,7 +33,7 @@ export const randomEvent = (random: () => number, nowMs: number, sequence: numbe
         value: {
           sessionId,
           userId,
-          url: pickWeighted(random),
+          url: pickPage(random),
           referrer: random() < 0.3 ? "https://search.example/" : "",
           device: pick(devices, random),
           occurredAt,
@@ -69,7 +51,7 @@ export const randomEvent = (random: () => number, nowMs: number, sequence: numbe
         value: {
           sessionId,
           userId,
-          url: pickWeighted(random),
+          url: pickPage(random),
           elementId: pick(["buy", "search", "menu", "logo"], random),
           x: Math.floor(random() * 1280),
           y: Math.floor(random() * 800),

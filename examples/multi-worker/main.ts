@@ -18,33 +18,18 @@ import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
-import { parseArgs } from "node:util"
 import { Console, Deferred, Effect, Exit, Fiber, Layer, Logger } from "effect"
 import { Kinesis, type Lease, LeaseStore, LocalKinesis, onSignal } from "../../src/index.js"
+import { parseOptions, runDemo } from "../shared/cli.js"
 import type { WorkerEvent } from "./worker.js"
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true"
 
-const usage = () => {
-  console.error("usage: npm run example:workers -- [--seconds 12] [--rate 100] [--failover-ms 3000]")
-  process.exit(2)
-}
-
-const parse = () => {
-  try {
-    return parseArgs({
-      options: {
-        seconds: { type: "string", default: "12" },
-        rate: { type: "string", default: "100" },
-        "failover-ms": { type: "string", default: "3000" }
-      }
-    }).values
-  } catch (error) {
-    console.error(error instanceof Error ? error.message : String(error))
-    return usage()
-  }
-}
-const args = parse()
+const { values: args, usage } = parseOptions("usage: npm run example:workers -- [--seconds 12] [--rate 100] [--failover-ms 3000]", {
+  seconds: { type: "string", default: "12" },
+  rate: { type: "string", default: "100" },
+  "failover-ms": { type: "string", default: "3000" }
+})
 const seconds = Number(args.seconds)
 const rate = Number(args.rate)
 const failoverMs = Number(args["failover-ms"])
@@ -413,11 +398,4 @@ const program = Effect.raceFirst(
   Effect.provide(logger)
 )
 
-Effect.runPromiseExit(program).then((exit) => {
-  if (exit._tag === "Failure") {
-    console.error(`demo failed: ${exit.cause.toString()}`)
-    process.exitCode = 1
-  } else {
-    process.exitCode = exit.value
-  }
-})
+runDemo(program)
