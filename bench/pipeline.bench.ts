@@ -8,7 +8,7 @@ import { type ClickstreamEvent, ClickstreamEventSchema } from "../gen/shardline/
 import { Codec, type DecodeError, LocalKinesis } from "../src/index.js"
 import type { ShardChunk } from "../src/consumer/index.js"
 import type { SourceChunk } from "../src/pipeline/Batch.js"
-import { decodeChunk } from "../src/pipeline/KinesisSource.js"
+import { decodeChunk } from "../src/pipeline/decodeChunk.js"
 import { batchChunks } from "../src/pipeline/batcher.js"
 import { MemoryKinesis } from "../src/testing/index.js"
 import { chunksOf, encodeEvents, toSourceChunks } from "./fixtures.js"

@@ -6,8 +6,7 @@ import { seededRandom } from "../examples/clickstream/events.js"
 import { AccessLogEventSchema } from "../gen/shardline/examples/accesslog/v1/access_log_pb.js"
 import type { Codec } from "../src/index.js"
 import type { KinesisRecord, ShardChunk } from "../src/consumer/index.js"
-import type { BatchDraft } from "../src/pipeline/Batch.js"
-import { decodeChunk } from "../src/pipeline/decodeChunk.js"
+import { decodeRecords, rawChunk } from "../src/pipeline/decodeChunk.js"
 import type { ResolvedSource, SourceRun } from "../src/pipeline/KinesisSource.js"
 
 const endpoints = [
@@ -98,26 +97,43 @@ const shareOf = (total: number, shards: number, shard: number) =>
 const shardChunks = (pool: Pool, shard: number, shards: number, count: number, chunkRecords: number) => {
   const raw = shardRecords(pool, shard)
   const size = raw.length
+  // A fixed ring of chunks cycling the pool, made once: the source costs the same per chunk as a
+  // reader handing over a response it already holds, and its memory does not grow with the count.
+  const ring: Array<Array<KinesisRecord>> = []
   let position = Math.floor((shard * size) / shards)
+  for (let c = 0; c < chunksInRing; c++) {
+    const records = new Array<KinesisRecord>(chunkRecords)
+    for (let i = 0; i < chunkRecords; i++) {
+      records[i] = raw[position]!
+      if (++position === size) position = 0
+    }
+    ring.push(records)
+  }
+  const bytesOf = (records: ReadonlyArray<KinesisRecord>) => records.reduce((sum, r) => sum + r.data.byteLength, 0)
+  const ringBytes = ring.map(bytesOf)
+  let next = 0
   let left = count
   return Stream.repeatEffectOption(
     Effect.suspend(() => {
       if (left === 0) return Effect.fail(Option.none())
-      const n = Math.min(chunkRecords, left)
-      const records = new Array<KinesisRecord>(n)
-      let bytes = 0
-      for (let i = 0; i < n; i++) {
-        const r = raw[position]!
-        records[i] = r
-        bytes += r.data.byteLength
-        if (++position === size) position = 0
+      const whole = ring[next]!
+      const bytes = ringBytes[next]!
+      next = (next + 1) % chunksInRing
+      const records = left >= chunkRecords ? whole : whole.slice(0, left)
+      left -= records.length
+      const chunk: ShardChunk = {
+        shardId: raw[0]!.shardId,
+        records,
+        bytes: records === whole ? bytes : bytesOf(records),
+        millisBehindLatest: 0,
+        shardEnded: left === 0
       }
-      left -= n
-      const chunk: ShardChunk = { shardId: raw[0]!.shardId, records, bytes, millisBehindLatest: 0, shardEnded: left === 0 }
       return Effect.succeed(chunk)
     })
   )
 }
+
+const chunksInRing = 8
 
 /** What the source's commit was asked to write: states and their bytes (it keeps nothing). */
 export interface CommitCount {
@@ -128,7 +144,7 @@ export interface CommitCount {
 
 /**
  * An in-memory source of `shape.records` pool records over `shape.shards` shards, decoded with
- * `codec` by `decodeChunk` exactly as the Kinesis source does; commits are counted, not kept.
+ * `codec` when each batch runs, exactly as the Kinesis source does; commits are counted, not kept.
  */
 export const memorySource = <A>(
   pool: Pool,
@@ -149,12 +165,14 @@ const startMemory = <A>(pool: Pool, codec: Codec<A>, shape: SourceShape, commits
   const reading = new Map<string, undefined>(Array.from({ length: shape.shards }, (_, s) => [shardIdOf(s), undefined]))
   const shardStreams = Array.from({ length: shape.shards }, (_, shard) =>
     shardChunks(pool, shard, shape.shards, shareOf(shape.records, shape.shards, shard), shape.chunkRecords).pipe(
-      Stream.mapEffect((chunk) => decodeChunk(codec, chunk))
+      Stream.map((chunk) => rawChunk(chunk))
     ))
   return {
     // As the Kinesis source merges its shard readers.
     chunks: Stream.mergeAll(shardStreams, { concurrency: "unbounded", bufferSize: 2 }),
-    deliverable: (draft: BatchDraft<A>) => draft,
+    // As the Kinesis source: raw records through the batcher, decoded when their batch runs.
+    decode: (records, steps) => decodeRecords(codec, records, steps),
+    deliverable: (draft) => draft,
     fencingTokens: () => new Map(),
     commit: (draft, states) =>
       Effect.sync(() => {

@@ -11,10 +11,19 @@ export interface StreamRecord<A> {
   readonly approximateArrivalTimestamp: Date | undefined
 }
 
-/** Records of one shard handed to the batcher, in shard order. */
-export interface SourceChunk<A> {
+/** What the batcher needs of a record: where it sits. */
+export interface Positioned {
   readonly shardId: string
-  readonly records: ReadonlyArray<StreamRecord<A>>
+  readonly sequenceNumber: string
+}
+
+/**
+ * Records of one shard handed to the batcher, in shard order. Sources hand raw records (decoded
+ * only when their batch runs, so decoded messages die young).
+ */
+export interface RecordChunk<T extends Positioned> {
+  readonly shardId: string
+  readonly records: ReadonlyArray<T>
   readonly millisBehindLatest: number | undefined
   /** The shard is closed and this chunk holds its last records. */
   readonly shardEnded: boolean
@@ -58,9 +67,12 @@ export interface Batch<A> {
   readonly fencingTokens: ReadonlyMap<string, number>
 }
 
-/** A batch as the batcher closes it, before operators run. */
-export interface BatchDraft<A> {
-  readonly records: ReadonlyArray<StreamRecord<A>>
+/** A chunk of decoded records. */
+export type SourceChunk<A> = RecordChunk<StreamRecord<A>>
+
+/** A batch as the batcher closes it, before decoding and operators. */
+export interface Draft<T extends Positioned> {
+  readonly records: ReadonlyArray<T>
   readonly openedAt: number
   readonly closedAt: number
   readonly closedBy: BatchCloseReason
@@ -71,3 +83,6 @@ export interface BatchDraft<A> {
   /** Children named by the service for shards that ended in this batch. */
   readonly childShards: ReadonlyMap<string, ReadonlyArray<ChildShard>>
 }
+
+/** A draft of decoded records. */
+export type BatchDraft<A> = Draft<StreamRecord<A>>

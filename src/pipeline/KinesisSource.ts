@@ -1,9 +1,10 @@
-import { Deferred, Duration, Effect, FiberId, type Scope, Stream } from "effect"
+import { Deferred, Duration, type Either, Effect, FiberId, type Scope, Stream } from "effect"
 import { type CheckpointError, type CheckpointScope, CheckpointStore } from "../checkpoint/index.js"
 import type { Codec, DecodeError } from "../codec/index.js"
 import { durationOption, integerOption, InvalidOption, textOption } from "../config/index.js"
 import {
   type InitialPosition,
+  type KinesisRecord,
   listShards,
   parentsOf,
   readInLineageOrder,
@@ -19,12 +20,13 @@ import type { Kinesis, KinesisError } from "../kinesis/index.js"
 import type { LeaseStore, LeaseStoreError } from "../lease/index.js"
 import type { LeaseSession } from "../coordinator/index.js"
 import type { StoredState } from "../state/StateRuntime.js"
-import type { BatchDraft, SourceChunk } from "./Batch.js"
-import { decodeChunk } from "./decodeChunk.js"
+import type { Draft, RecordChunk, StreamRecord } from "./Batch.js"
+import { decodeRecords, rawChunk } from "./decodeChunk.js"
 import { startLeased } from "./leasedSource.js"
 import { storedState } from "./sourceState.js"
+import type { RecordStep } from "./steps.js"
 
-export { decodeChunk }
+export type { KinesisRecord }
 
 /**
  * What a pipeline reads and how it batches.
@@ -74,18 +76,24 @@ export interface LeasedSourceOptions<A> extends KinesisSourceOptions<A> {
   readonly leases: LeaseCoordinationOptions
 }
 
-/** One run of a source: its chunks, and how its batches are delivered and checkpointed. */
+/** One run of a source: its chunks, and how its batches are decoded, delivered and checkpointed. */
 export interface SourceRun<A> {
-  readonly chunks: Stream.Stream<SourceChunk<A>, KinesisError | DecodeError | LeaseStoreError, Kinesis>
+  /** Raw records, decoded only when their batch runs. */
+  readonly chunks: Stream.Stream<RecordChunk<KinesisRecord>, KinesisError | LeaseStoreError, Kinesis>
+  /** Decodes a batch's records, running the pipeline's leading per-record `steps` on each as it goes. */
+  readonly decode: (
+    records: ReadonlyArray<KinesisRecord>,
+    steps: ReadonlyArray<RecordStep>
+  ) => Either.Either<ReadonlyArray<StreamRecord<A>>, DecodeError>
   /** What of a closed batch may still go to the sink: with leases, not the shards lost meanwhile. */
-  readonly deliverable: (draft: BatchDraft<A>) => BatchDraft<A>
-  readonly fencingTokens: (draft: BatchDraft<A>) => ReadonlyMap<string, number>
+  readonly deliverable: (draft: Draft<KinesisRecord>) => Draft<KinesisRecord>
+  readonly fencingTokens: (draft: Draft<KinesisRecord>) => ReadonlyMap<string, number>
   /**
    * Checkpoints a batch the sink finished, with the operator state of the shards in `states`
    * (each in one write with its shard's position); answers the shards whose state was written.
    */
   readonly commit: (
-    draft: BatchDraft<A>,
+    draft: Draft<KinesisRecord>,
     states: ReadonlyMap<string, Uint8Array>
   ) => Effect.Effect<ReadonlySet<string>, CheckpointError | LeaseStoreError>
   /**
@@ -186,9 +194,7 @@ const startCheckpointed = <A>(config: {
 
     const read = (shard: ShardInfo, position: ShardPosition) => {
       endCommitted.set(shard.shardId, Deferred.unsafeMake<void>(FiberId.none))
-      const records = readShard({ streamName, shardId: shard.shardId, position }, reader).pipe(
-        Stream.mapEffect((chunk) => decodeChunk(codec, chunk))
-      )
+      const records = readShard({ streamName, shardId: shard.shardId, position }, reader).pipe(Stream.map((chunk) => rawChunk(chunk)))
       // With operator state, a child waits for its parents' final state to be committed.
       const waitFor = config.stateful ? parentsOf(shard).flatMap((p) => endCommitted.get(p) ?? []) : []
       return Stream.unwrap(Effect.as(Effect.forEach(waitFor, Deferred.await).pipe(Effect.tap(() => void reading.set(shard.shardId, undefined))), records))
@@ -238,7 +244,7 @@ const startCheckpointed = <A>(config: {
         return done.length === 0 ? Effect.void : store.save(scope, new Map(), new Map(done.map((p) => [p, new Uint8Array(0)])))
       })
 
-    const commit = (draft: BatchDraft<A>, states: ReadonlyMap<string, Uint8Array>) =>
+    const commit = (draft: Draft<KinesisRecord>, states: ReadonlyMap<string, Uint8Array>) =>
       Effect.gen(function* () {
         if (draft.checkpoints.size === 0 && states.size === 0) return noShards
         yield* store.save(scope, draft.checkpoints, states)
@@ -255,6 +261,7 @@ const startCheckpointed = <A>(config: {
 
     return {
       chunks,
+      decode: (records, steps) => decodeRecords(codec, records, steps),
       deliverable: (draft) => draft,
       fencingTokens: () => noTokens,
       commit,

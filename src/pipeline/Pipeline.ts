@@ -10,6 +10,7 @@ import type { StateRestoreError } from "../state/errors.js"
 import type { BatchContext, RunContext } from "../state/Stage.js"
 import type { StreamRecord } from "./Batch.js"
 import type { GracefulStopTimeout } from "./errors.js"
+import { applySteps, type RecordStep, skip } from "./steps.js"
 import {
   type KinesisSourceOptions,
   type LeasedSourceOptions,
@@ -36,11 +37,15 @@ export interface Pipeline<A, E = never, R = never> extends Pipeable.Pipeable {
   readonly [TypeId]: typeof TypeId
   /** @internal */
   readonly source: Effect.Effect<ResolvedSource<unknown, R>, InvalidOption>
+  /** @internal The leading per-record steps, run inside the decode loop. */
+  readonly steps: ReadonlyArray<RecordStep>
   /**
-   * @internal Builds the operators for one run; stateful ones register their state with the run
-   * and check their options against it (e.g. windows against the batch interval).
+   * @internal Builds the operators after the steps for one run; stateful ones register their
+   * state with the run and check their options against it (e.g. windows against the batch interval).
    */
   readonly build: (run: RunContext) => Effect.Effect<Operators<A, E, R>, InvalidOption>
+  /** @internal No operators after the steps yet: a per-record operator joins the steps. */
+  readonly fusable: boolean
 }
 
 /** What any pipeline run may fail with besides its operators' and sink's own errors. */
@@ -57,7 +62,9 @@ class PipelineImpl<A, E, R> implements Pipeline<A, E, R> {
   readonly [TypeId]: typeof TypeId = TypeId
   constructor(
     readonly source: Effect.Effect<ResolvedSource<unknown, R>, InvalidOption>,
-    readonly build: (run: RunContext) => Effect.Effect<Operators<A, E, R>, InvalidOption>
+    readonly steps: ReadonlyArray<RecordStep>,
+    readonly build: (run: RunContext) => Effect.Effect<Operators<A, E, R>, InvalidOption>,
+    readonly fusable: boolean
   ) {}
   pipe() {
     // eslint-disable-next-line prefer-rest-params
@@ -70,13 +77,26 @@ export const isPipeline = (u: unknown): u is Pipeline<unknown, unknown, unknown>
 
 /** A pipeline over a source, with no operators yet. */
 export const fromSource = <A, R>(source: Effect.Effect<ResolvedSource<unknown, R>, InvalidOption>): Pipeline<A, never, R> =>
-  new PipelineImpl(source, () => Effect.succeed((records) => Effect.succeed(records as ReadonlyArray<StreamRecord<A>>)))
+  new PipelineImpl(source, [], noOperators, true)
+
+const noOperators = () => Effect.succeed((records: ReadonlyArray<StreamRecord<any>>) => Effect.succeed(records))
 
 /** A pipeline over a source with operators built per run (for combinators such as `merge`). */
 export const fromSourceWith = <A, E, R>(
   source: Effect.Effect<ResolvedSource<unknown, R>, InvalidOption>,
   build: (run: RunContext) => Effect.Effect<Operators<A, E, R>, InvalidOption>
-): Pipeline<A, E, R> => new PipelineImpl(source, build)
+): Pipeline<A, E, R> => new PipelineImpl(source, [], build, false)
+
+/** The pipeline's steps and operators as operators alone (for a side of `merge`, which decodes apart). */
+export const buildAll = <A, E, R>(self: Pipeline<A, E, R>, run: RunContext): Effect.Effect<Operators<A, E, R>, InvalidOption> =>
+  Effect.map(self.build(run), (operators): Operators<A, E, R> =>
+    self.steps.length === 0 ? operators : (records, context) => operators(applySteps(records, self.steps), context))
+
+/** Appends a per-record step: fused into the decode loop while nothing else came before it. */
+export const withStep = <A, E, R, B>(self: Pipeline<A, E, R>, step: RecordStep): Pipeline<B, E, R> =>
+  self.fusable
+    ? new PipelineImpl<B, E, R>(self.source, [...self.steps, step], self.build as any, true)
+    : withOperators(self, (records) => Effect.sync(() => applySteps(records, [step])))
 
 /**
  * Appends operators to a pipeline. `next` is called once per run (so stateful operators get fresh
@@ -89,10 +109,10 @@ export const addOperators = <A, E, R, B, E2, R2>(
     InvalidOption
   >
 ): Pipeline<B, E | E2, R | R2> =>
-  new PipelineImpl(self.source, (run) =>
+  new PipelineImpl(self.source, self.steps, (run) =>
     Effect.zipWith(self.build(run), Effect.suspend(() => next(run)), (first, second): Operators<B, E | E2, R | R2> =>
       (records, context) => Effect.flatMap(first(records, context), (out) => second(out, context))
-    ))
+    ), false)
 
 /** Appends a plain, stateless step on each batch's records. */
 const withOperators = <A, E, R, B, E2, R2>(
@@ -134,23 +154,7 @@ export const map: {
   <A, B>(f: (value: A, record: StreamRecord<A>) => B): <E, R>(self: Pipeline<A, E, R>) => Pipeline<B, E, R>
   <A, E, R, B>(self: Pipeline<A, E, R>, f: (value: A, record: StreamRecord<A>) => B): Pipeline<B, E, R>
 } = dual(2, <A, E, R, B>(self: Pipeline<A, E, R>, f: (value: A, record: StreamRecord<A>) => B) =>
-  withOperators(self, (records) =>
-    Effect.sync(() => {
-      const out = new Array<StreamRecord<B>>(records.length)
-      for (let i = 0; i < records.length; i++) {
-        const r = records[i]!
-        // Fields spelled out, not spread: every record gets the same object shape.
-        out[i] = {
-          value: f(r.value, r),
-          shardId: r.shardId,
-          sequenceNumber: r.sequenceNumber,
-          partitionKey: r.partitionKey,
-          approximateArrivalTimestamp: r.approximateArrivalTimestamp
-        }
-      }
-      return out
-    })
-  ))
+  withStep<A, E, R, B>(self, f))
 
 /** Keeps the records whose value passes; a type guard narrows the value's type. */
 export const filter: {
@@ -164,7 +168,7 @@ export const filter: {
   ): Pipeline<B, E, R>
   <A, E, R>(self: Pipeline<A, E, R>, predicate: (value: A, record: StreamRecord<A>) => boolean): Pipeline<A, E, R>
 } = dual(2, <A, E, R>(self: Pipeline<A, E, R>, predicate: (value: A, record: StreamRecord<A>) => boolean) =>
-  withOperators(self, (records) => Effect.sync(() => records.filter((r) => predicate(r.value, r)))))
+  withStep<A, E, R, A>(self, (value, record) => (predicate(value, record) ? value : skip)))
 
 /** Replaces each value by zero or more values, each with the original record's metadata. */
 export const flatMap: {

@@ -1,7 +1,7 @@
 import { Cause, Clock, Duration, Effect, Fiber, Option, Queue, Stream } from "effect"
 import { Checkpoint } from "../checkpoint/index.js"
 import type { ChildShard, LeaseSession } from "../coordinator/index.js"
-import type { BatchCloseReason, BatchDraft, SourceChunk, StreamRecord } from "./Batch.js"
+import type { BatchCloseReason, Draft, Positioned, RecordChunk } from "./Batch.js"
 
 /** How the batcher closes batches. */
 export interface BatcherOptions {
@@ -13,15 +13,15 @@ export interface BatcherOptions {
   readonly stop?: Effect.Effect<void>
 }
 
-type Event<A, E> =
-  | { readonly _tag: "Chunk"; readonly chunk: SourceChunk<A> }
+type Event<T extends Positioned, E> =
+  | { readonly _tag: "Chunk"; readonly chunk: RecordChunk<T> }
   | { readonly _tag: "End" }
   | { readonly _tag: "Failed"; readonly cause: Cause.Cause<E> }
   | { readonly _tag: "Tick"; readonly batch: number }
 
 /** Collects one batch; splits a chunk that would pass the cap and hands back the rest. */
-class DraftBuilder<A> {
-  readonly records: Array<StreamRecord<A>> = []
+class DraftBuilder<T extends Positioned> {
+  readonly records: Array<T> = []
   readonly checkpoints = new Map<string, Checkpoint>()
   readonly lag = new Map<string, number>()
   readonly sessions = new Map<string, LeaseSession>()
@@ -32,7 +32,7 @@ class DraftBuilder<A> {
     return this.records.length >= this.max
   }
 
-  add(chunk: SourceChunk<A>): SourceChunk<A> | undefined {
+  add(chunk: RecordChunk<T>): RecordChunk<T> | undefined {
     if (chunk.session !== undefined) this.switchSession(chunk.shardId, chunk.session)
     const room = this.max - this.records.length
     const taken = chunk.records.length <= room ? chunk.records : chunk.records.slice(0, room)
@@ -62,7 +62,7 @@ class DraftBuilder<A> {
     this.checkpoints.delete(shardId)
   }
 
-  close(openedAt: number, closedAt: number, closedBy: BatchCloseReason): BatchDraft<A> {
+  close(openedAt: number, closedAt: number, closedBy: BatchCloseReason): Draft<T> {
     return {
       records: this.records,
       openedAt,
@@ -83,14 +83,14 @@ class DraftBuilder<A> {
  * Timing runs on Effect's `Clock`; the wait for records is never interrupted (a timer posts a
  * tick instead), so no record can be lost between a time-out and a take.
  */
-export const batchChunks = <A, E, R>(
-  source: Stream.Stream<SourceChunk<A>, E, R>,
+export const batchChunks = <T extends Positioned, E, R>(
+  source: Stream.Stream<RecordChunk<T>, E, R>,
   options: BatcherOptions
-): Stream.Stream<BatchDraft<A>, E, R> =>
+): Stream.Stream<Draft<T>, E, R> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
       const intervalMillis = Duration.toMillis(options.batchInterval)
-      const events = yield* Queue.unbounded<Event<A, E>>()
+      const events = yield* Queue.unbounded<Event<T, E>>()
       // Bounds the chunks waiting here: the source waits for a slot before it hands one over.
       const slots = yield* Effect.makeSemaphore(options.bufferChunks ?? 4)
       const forward = Stream.runForEach(source, (chunk) =>
@@ -113,14 +113,14 @@ export const batchChunks = <A, E, R>(
 
       const scope = yield* Effect.scope
       let batchNumber = 0
-      let carry: SourceChunk<A> | undefined
+      let carry: RecordChunk<T> | undefined
       let ended = false
 
-      const nextBatch: Effect.Effect<BatchDraft<A>, Option.Option<E>> = Effect.gen(function* () {
+      const nextBatch: Effect.Effect<Draft<T>, Option.Option<E>> = Effect.gen(function* () {
         if (ended && carry === undefined) return yield* Effect.fail(Option.none())
         const openedAt = yield* Clock.currentTimeMillis
         const current = ++batchNumber
-        const draft = new DraftBuilder<A>(options.maxBatchRecords)
+        const draft = new DraftBuilder<T>(options.maxBatchRecords)
         if (carry !== undefined) carry = draft.add(carry)
         if (draft.full || ended) return draft.close(openedAt, yield* Clock.currentTimeMillis, draft.full ? "size" : "end")
         const timer = yield* Effect.sleep(Duration.millis(intervalMillis)).pipe(

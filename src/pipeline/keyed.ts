@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import { dual } from "effect/Function"
 import type { StreamRecord } from "./Batch.js"
-import { addOperators, type Pipeline } from "./Pipeline.js"
+import { addOperators, type Pipeline, withStep } from "./Pipeline.js"
 
 /**
  * What can key a record: a value compared by `===` and kept in checkpointed state as it is.
@@ -69,18 +69,7 @@ export const keyBy: {
   <A, K extends Key>(f: (value: A, record: StreamRecord<A>) => K): <E, R>(self: Pipeline<A, E, R>) => Pipeline<Keyed<K, A>, E, R>
   <A, E, R, K extends Key>(self: Pipeline<A, E, R>, f: (value: A, record: StreamRecord<A>) => K): Pipeline<Keyed<K, A>, E, R>
 } = dual(2, <A, E, R, K extends Key>(self: Pipeline<A, E, R>, f: (value: A, record: StreamRecord<A>) => K) =>
-  addOperators(self, () =>
-    Effect.succeed((records: ReadonlyArray<StreamRecord<A>>) =>
-      Effect.sync(() => {
-        const out = new Array<StreamRecord<Keyed<K, A>>>(records.length)
-        for (let i = 0; i < records.length; i++) {
-          const r = records[i]!
-          out[i] = withValue(r, [f(r.value, r), r.value] as const)
-        }
-        return out
-      })
-    )
-  ))
+  withStep<A, E, R, Keyed<K, A>>(self, (value: A, record: StreamRecord<A>) => [f(value, record), value] as const))
 
 /** Combines the values of each key within each batch; one record per key, in order of first appearance. */
 const reduceWithin = <K extends Key, V>(records: ReadonlyArray<StreamRecord<Keyed<K, V>>>, reduce: (a: V, b: V) => V) => {

@@ -6,8 +6,9 @@ import type { Checkpoint } from "../checkpoint/index.js"
 import { type Assignment, type CoordinatorSettings, type LeaseSession, makeCoordinator } from "../coordinator/index.js"
 import type { Kinesis, KinesisError } from "../kinesis/index.js"
 import { type Lease, LeaseStore, type LeaseStoreError } from "../lease/index.js"
-import type { BatchDraft } from "./Batch.js"
-import { decodeChunk } from "./decodeChunk.js"
+import type { KinesisRecord } from "../consumer/index.js"
+import type { Draft } from "./Batch.js"
+import { decodeRecords, rawChunk } from "./decodeChunk.js"
 import type { SourceRun } from "./KinesisSource.js"
 import { storedState } from "./sourceState.js"
 
@@ -62,7 +63,7 @@ export const startLeased = <A>(config: {
             ? Stream.empty
             : readShard({ streamName, shardId: assignment.lease.shardId, position }, reader).pipe(
                 Stream.catchTag("KinesisResourceNotFound", (error) => onNotFound(assignment, error)),
-                Stream.mapEffect((chunk) => decodeChunk(codec, chunk, assignment.session))
+                Stream.map((chunk) => rawChunk(chunk, assignment.session))
               )
         })
       ).pipe(
@@ -87,7 +88,7 @@ export const startLeased = <A>(config: {
         })
       })
 
-    const deliverable = (draft: BatchDraft<A>): BatchDraft<A> => {
+    const deliverable = (draft: Draft<KinesisRecord>): Draft<KinesisRecord> => {
       const lost = [...draft.sessions].filter(([, s]) => !s.held).map(([id]) => id)
       if (lost.length === 0) return draft
       const gone = new Set(lost)
@@ -99,7 +100,7 @@ export const startLeased = <A>(config: {
       }
     }
 
-    const commitShard = (draft: BatchDraft<A>, shardId: string, state: Uint8Array | undefined) =>
+    const commitShard = (draft: Draft<KinesisRecord>, shardId: string, state: Uint8Array | undefined) =>
       Effect.suspend(() => {
         const session = draft.sessions.get(shardId) ?? holdings.get(shardId)
         const checkpoint = draft.checkpoints.get(shardId) ?? (session === undefined ? undefined : lastCheckpoint.get(session))
@@ -114,7 +115,7 @@ export const startLeased = <A>(config: {
         )
       })
 
-    const commit = (draft: BatchDraft<A>, states: ReadonlyMap<string, Uint8Array>) =>
+    const commit = (draft: Draft<KinesisRecord>, states: ReadonlyMap<string, Uint8Array>) =>
       Effect.suspend(() => {
         const shardIds = [...new Set([...draft.checkpoints.keys(), ...states.keys()])]
         return Effect.map(
@@ -125,6 +126,7 @@ export const startLeased = <A>(config: {
 
     return {
       chunks: coordinator.assignments.pipe(Stream.map(readAssigned), Stream.flatten({ concurrency: "unbounded", bufferSize: 2 })),
+      decode: (records, steps) => decodeRecords(codec, records, steps),
       deliverable,
       fencingTokens: (draft) => new Map([...draft.sessions].map(([id, s]) => [id, s.counter])),
       commit,

@@ -1,14 +1,15 @@
-import { Duration, Effect, Stream } from "effect"
+import { Duration, Effect, Either, Stream } from "effect"
 import { dual } from "effect/Function"
 import { InvalidOption } from "../config/index.js"
 import type { StoredState } from "../state/StateRuntime.js"
-import type { BatchDraft, SourceChunk, StreamRecord } from "./Batch.js"
+import type { KinesisRecord } from "../consumer/index.js"
+import type { Draft, RecordChunk, StreamRecord } from "./Batch.js"
 import type { ResolvedSource, SourceRun } from "./KinesisSource.js"
-import { fromSourceWith, type Operators, type Pipeline } from "./Pipeline.js"
+import { buildAll, fromSourceWith, type Operators, type Pipeline } from "./Pipeline.js"
 
 const prefixed = (prefix: string) => (id: string) => `${prefix}${id}`
 
-const renameChunk = <A>(chunk: SourceChunk<A>, name: (id: string) => string): SourceChunk<A> => ({
+const renameChunk = (chunk: RecordChunk<KinesisRecord>, name: (id: string) => string): RecordChunk<KinesisRecord> => ({
   ...chunk,
   shardId: name(chunk.shardId),
   records: chunk.records.map((r) => ({ ...r, shardId: name(r.shardId) })),
@@ -25,9 +26,9 @@ const renameMap = <V>(map: ReadonlyMap<string, V>, keep: (id: string) => string 
 }
 
 /** The part of a merged batch that came from one side, with that side's own shard ids. */
-const sideOf = <A>(draft: BatchDraft<A>, prefix: string): BatchDraft<A> => {
+const sideOf = (draft: Draft<KinesisRecord>, prefix: string): Draft<KinesisRecord> => {
   const strip = (id: string) => (id.startsWith(prefix) ? id.slice(prefix.length) : undefined)
-  const records: Array<StreamRecord<A>> = []
+  const records: Array<KinesisRecord> = []
   for (const r of draft.records) if (r.shardId.startsWith(prefix)) records.push({ ...r, shardId: r.shardId.slice(prefix.length) })
   return {
     ...draft,
@@ -47,10 +48,10 @@ const sideOf = <A>(draft: BatchDraft<A>, prefix: string): BatchDraft<A> => {
 /** Both sources' runs as one: shard ids carry their side's prefix (`<stream>/<shard id>`). */
 const mergeRuns = <A>(runs: ReadonlyArray<readonly [string, SourceRun<A>]>): SourceRun<A> => {
   const sideFor = (id: string) => runs.find(([prefix]) => id.startsWith(prefix))
-  const joinDrafts = (draft: BatchDraft<A>, parts: ReadonlyArray<readonly [string, BatchDraft<A>]>): BatchDraft<A> => {
+  const joinDrafts = (draft: Draft<KinesisRecord>, parts: ReadonlyArray<readonly [string, Draft<KinesisRecord>]>): Draft<KinesisRecord> => {
     // Records keep the merged batch's order; a side may only have dropped its own shards' records.
     const keptShards = new Set(parts.flatMap(([prefix, part]) => [...new Set(part.records.map((r) => r.shardId))].map(prefixed(prefix))))
-    const join = <V>(pick: (d: BatchDraft<A>) => ReadonlyMap<string, V>) =>
+    const join = <V>(pick: (d: Draft<KinesisRecord>) => ReadonlyMap<string, V>) =>
       new Map(parts.flatMap(([prefix, part]) => [...pick(part)].map(([id, v]) => [prefix + id, v] as const)))
     return {
       ...draft,
@@ -63,6 +64,25 @@ const mergeRuns = <A>(runs: ReadonlyArray<readonly [string, SourceRun<A>]>): Sou
   }
   return {
     chunks: Stream.mergeAll(runs.map(([prefix, run]) => Stream.map(run.chunks, (c) => renameChunk(c, prefixed(prefix)))), { concurrency: "unbounded" }),
+    // Each side decodes its own records (with its own codec); shard ids keep their prefix.
+    decode: (records) => {
+      const out: Array<StreamRecord<A>> = new Array(records.length)
+      for (const [prefix, run] of runs) {
+        const mine: Array<KinesisRecord> = []
+        const at: Array<number> = []
+        records.forEach((r, i) => {
+          if (r.shardId.startsWith(prefix)) {
+            mine.push(r)
+            at.push(i)
+          }
+        })
+        // Each side's own steps run with its operators (buildAll), after this decode.
+        const decoded = run.decode(mine, [])
+        if (Either.isLeft(decoded)) return decoded
+        decoded.right.forEach((d, j) => void (out[at[j]!] = d))
+      }
+      return Either.right(out)
+    },
     deliverable: (draft) => joinDrafts(draft, runs.map(([prefix, run]) => [prefix, run.deliverable(sideOf(draft, prefix))] as const)),
     fencingTokens: (draft) =>
       new Map(runs.flatMap(([prefix, run]) => [...run.fencingTokens(sideOf(draft, prefix))].map(([id, t]) => [prefix + id, t] as const))),
@@ -137,8 +157,8 @@ export const merge: {
     (run) =>
       Effect.gen(function* () {
         const { prefixes } = yield* Effect.orDie(source)
-        const left = yield* self.build(run)
-        const right = yield* that.build(run)
+        const left = yield* buildAll(self, run)
+        const right = yield* buildAll(that, run)
         const both: Operators<A, E | E2, R | R2> = (records, context) => {
           const l: Array<StreamRecord<unknown>> = []
           const r: Array<StreamRecord<unknown>> = []

@@ -4,7 +4,8 @@ import { durationOption } from "../config/index.js"
 import type { Kinesis } from "../kinesis/index.js"
 import { StateRuntime } from "../state/StateRuntime.js"
 import type { StatefulStage } from "../state/Stage.js"
-import type { Batch, BatchDraft } from "./Batch.js"
+import type { KinesisRecord } from "../consumer/index.js"
+import type { Batch, Draft, StreamRecord } from "./Batch.js"
 import { batchChunks } from "./batcher.js"
 import { GracefulStopTimeout } from "./errors.js"
 import type { SourceRun } from "./KinesisSource.js"
@@ -101,7 +102,7 @@ export const foreachBatch: {
           stop: Deferred.await(stopRequested)
         })
         let batchId = 0
-        const step = (summary: PipelineSummary, closed: BatchDraft<A>) =>
+        const step = (summary: PipelineSummary, closed: Draft<KinesisRecord>) =>
           Effect.gen(function* () {
             // With leases, a shard lost since its records were read is not delivered: its new owner reads it again.
             const draft = input.deliverable(closed)
@@ -109,9 +110,8 @@ export const foreachBatch: {
             for (const c of draft.checkpoints.values()) if (c._tag === "ShardEnd") shardsEnded++
             // Stateful operators see every batch, records or not: windows slide and state times out.
             if (state.active) yield* state.prepare(draft, input.activeShards())
-            const records = draft.records.length > 0 || state.active
-              ? yield* operators(draft.records, state.context(draft.closedAt))
-              : draft.records
+            const decoded: ReadonlyArray<StreamRecord<A>> = draft.records.length > 0 ? yield* input.decode(draft.records, self.steps) : noRecords
+            const records = decoded.length > 0 || state.active ? yield* operators(decoded, state.context(draft.closedAt)) : decoded
             const delivered = draft.records.length > 0 || records.length > 0 || options.skipEmptyBatches !== true
             if (delivered) {
               yield* sink({
@@ -181,3 +181,4 @@ const inFlightSteps = (timeout: Duration.Duration, onInterrupt: Effect.Effect<vo
 }
 
 const noStates: ReadonlyMap<string, Uint8Array> = new Map()
+const noRecords: ReadonlyArray<never> = []

@@ -13,17 +13,19 @@ import { WindowClock, type WindowOptions, windowSlots } from "./windowOptions.js
 interface Slot<K, V> {
   readonly slot: number
   readonly partials: Map<K, Partial<V>>
+  /** With an inverse: the slot's partials are in the running total (done when the next slot opens). */
+  folded: boolean
 }
 
 /** One shard's window: the partials of each interval still in it, and with an inverse, their running total. */
 interface ShardWindow<K, V> {
   readonly slots: Array<Slot<K, V>>
-  /** With an inverse: per key, the total over the slots and how many slots hold the key. */
+  /** With an inverse: per key, the total over the folded slots and how many of them hold the key. */
   readonly running: Map<K, Partial<V> & { slots: number }> | undefined
 }
 
 interface StoredWindow<K, V> {
-  readonly slots: ReadonlyArray<readonly [slot: number, partials: ReadonlyArray<StoredPartial<K, V>>]>
+  readonly slots: ReadonlyArray<readonly [slot: number, partials: ReadonlyArray<StoredPartial<K, V>>, folded: boolean]>
   readonly running: ReadonlyArray<readonly [key: K, value: V, meta: StoredMeta, slots: number]> | undefined
 }
 
@@ -34,9 +36,10 @@ interface KeyedWindowSpec<V> {
 }
 
 /**
- * The state of a keyed window, per shard: entering batches are added to the current interval's
- * partials; intervals that leave the window are dropped (and, with an inverse, subtracted from
- * the running total). Results combine the shards this worker holds.
+ * The state of a keyed window, per shard: entering records are added to the current interval's
+ * partials; with an inverse, an interval is added to the running total once the next one opens,
+ * and subtracted from it when it leaves the window (one map update per record, as a hand-written
+ * loop would do). Results combine the shards this worker holds.
  */
 const keyedWindowStage = <K, V>(kind: string, spec: KeyedWindowSpec<V>, clock: WindowClock) => {
   const shards = new Map<string, ShardWindow<K, V>>()
@@ -47,30 +50,34 @@ const keyedWindowStage = <K, V>(kind: string, spec: KeyedWindowSpec<V>, clock: W
     return w
   }
 
-  const enter = (w: ShardWindow<K, V>, slot: number, key: K, value: V, record: StreamRecord<unknown>) => {
-    let tail = w.slots[w.slots.length - 1]
-    if (tail === undefined || tail.slot < slot) w.slots.push((tail = { slot, partials: new Map() }))
-    const partial = tail.partials.get(key)
-    if (partial === undefined) tail.partials.set(key, { value, last: record })
-    else {
-      partial.value = spec.reduce(partial.value, value)
-      partial.last = record
-    }
-    if (w.running !== undefined) {
+  const fold = (w: ShardWindow<K, V>, s: Slot<K, V>) => {
+    s.folded = true
+    if (w.running === undefined) return
+    for (const [key, p] of s.partials) {
       const total = w.running.get(key)
-      if (total === undefined) w.running.set(key, { value, last: record, slots: 1 })
+      if (total === undefined) w.running.set(key, { value: p.value, last: p.last, slots: 1 })
       else {
-        total.value = spec.reduce(total.value, value)
-        total.last = record
-        if (partial === undefined) total.slots++
+        total.value = spec.reduce(total.value, p.value)
+        total.last = p.last
+        total.slots++
       }
     }
+  }
+
+  /** The slot records of `slot` go to (opening it, and folding the one before, if needed). */
+  const slotFor = (w: ShardWindow<K, V>, slot: number): Slot<K, V> => {
+    const tail = w.slots[w.slots.length - 1]
+    if (tail !== undefined && tail.slot >= slot) return tail
+    if (tail !== undefined && !tail.folded) fold(w, tail)
+    const opened: Slot<K, V> = { slot, partials: new Map(), folded: false }
+    w.slots.push(opened)
+    return opened
   }
 
   const expire = (w: ShardWindow<K, V>, firstSlot: number) => {
     while (w.slots.length > 0 && w.slots[0]!.slot < firstSlot) {
       const gone = w.slots.shift()!
-      if (w.running === undefined || spec.inverse === undefined) continue
+      if (w.running === undefined || spec.inverse === undefined || !gone.folded) continue
       for (const [key, p] of gone.partials) {
         const total = w.running.get(key)!
         if (--total.slots === 0) w.running.delete(key)
@@ -80,32 +87,25 @@ const keyedWindowStage = <K, V>(kind: string, spec: KeyedWindowSpec<V>, clock: W
   }
 
   const store = (w: ShardWindow<K, V>): StoredWindow<K, V> => ({
-    slots: w.slots.map((s) => [s.slot, storePartials(s.partials)] as const),
+    slots: w.slots.map((s) => [s.slot, storePartials(s.partials), s.folded] as const),
     running: w.running === undefined ? undefined : [...w.running].map(([key, t]) => [key, t.value, metaOf(t.last), t.slots] as const)
   })
 
   const load = (w: ShardWindow<K, V>, stored: StoredWindow<K, V>, range: HashRange | undefined) => {
-    for (const [slot, partials] of stored.slots) {
+    for (const [slot, partials, folded] of stored.slots) {
       let target = w.slots.find((s) => s.slot === slot)
       if (target === undefined) {
-        target = { slot, partials: new Map() }
+        target = { slot, partials: new Map(), folded }
         w.slots.push(target)
         w.slots.sort((a, b) => a.slot - b.slot)
-      }
+      } else target.folded &&= folded
       loadPartials(partials, target.partials, spec.reduce, range)
     }
     if (w.running === undefined) return
     if (stored.running === undefined || range !== undefined) {
-      // Rebuilt from the slots: after a split each child's total is the sum of its keys' slots.
+      // Rebuilt from the folded slots: after a split each child's total is the sum of its keys' slots.
       w.running.clear()
-      for (const s of w.slots) for (const [key, p] of s.partials) {
-        const total = w.running.get(key)
-        if (total === undefined) w.running.set(key, { value: p.value, last: p.last, slots: 1 })
-        else {
-          total.value = spec.reduce(total.value, p.value)
-          total.slots++
-        }
-      }
+      for (const s of w.slots) if (s.folded) fold(w, s)
       return
     }
     for (const [key, value, meta, slots] of stored.running) w.running.set(key, { value, last: recordFromMeta(meta), slots })
@@ -139,14 +139,21 @@ const keyedWindowStage = <K, V>(kind: string, spec: KeyedWindowSpec<V>, clock: W
   ): Map<K, Partial<V>> | undefined => {
     const slot = clock.slotOf(context.closedAt)
     let current: string | undefined
-    let w: ShardWindow<K, V> | undefined
+    let partials: Map<K, Partial<V>> | undefined
     for (const r of records) {
       if (r.shardId !== current) {
         current = r.shardId
-        w = shardOf(current)
+        partials = slotFor(shardOf(current), slot).partials
         context.touch(current)
       }
-      enter(w!, slot, keyOf(r), valueOf(r), r)
+      const key = keyOf(r)
+      const value = valueOf(r)
+      const partial = partials!.get(key)
+      if (partial === undefined) partials!.set(key, { value, last: r })
+      else {
+        partial.value = spec.reduce(partial.value, value)
+        partial.last = r
+      }
     }
     const first = clock.firstSlot(slot)
     for (const w of shards.values()) expire(w, first)
@@ -154,7 +161,7 @@ const keyedWindowStage = <K, V>(kind: string, spec: KeyedWindowSpec<V>, clock: W
     const result = new Map<K, Partial<V>>()
     for (const w of shards.values()) {
       if (w.running !== undefined) for (const [key, t] of w.running) mergeInto(result, key, t, spec.reduce)
-      else for (const s of w.slots) for (const [key, p] of s.partials) mergeInto(result, key, p, spec.reduce)
+      for (const s of w.slots) if (w.running === undefined || !s.folded) for (const [key, p] of s.partials) mergeInto(result, key, p, spec.reduce)
     }
     return result
   }
