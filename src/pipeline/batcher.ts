@@ -36,7 +36,9 @@ class DraftBuilder<T extends Positioned> {
     if (chunk.session !== undefined) this.switchSession(chunk.shardId, chunk.session)
     const room = this.max - this.records.length
     const taken = chunk.records.length <= room ? chunk.records : chunk.records.slice(0, room)
-    for (const r of taken) this.records.push(r)
+    // One push per chunk (arguments stay far below the engine limit: a chunk is at most 10,000 records).
+    if (taken.length <= 16_384) this.records.push(...taken)
+    else for (const r of taken) this.records.push(r)
     const last = taken[taken.length - 1]
     const whole = taken.length === chunk.records.length
     if (whole && chunk.shardEnded) {
