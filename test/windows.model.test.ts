@@ -47,8 +47,14 @@ describe("windows over batches: reference model", () => {
       const options = { length: `${shape.length} seconds`, slide: `${shape.slide} seconds` } as const
       const recomputed = yield* PipelineTest.make(keyed.pipe(Pipeline.reduceByKeyAndWindow((a: number, b: number) => a + b, options)), undefined, { shardCount: shards })
       const incremental = yield* PipelineTest.make(keyed.pipe(Pipeline.reduceByKeyAndWindow((a: number, b: number) => a + b, { ...options, inverse: (a, b) => a - b })), undefined, { shardCount: shards })
+      // After a non-fusable operator the window takes the decoded batch at once instead of being fed record by record.
+      const unfed = yield* PipelineTest.make(
+        keyed.pipe(Pipeline.mapEffect((v) => Effect.succeed(v)), Pipeline.reduceByKeyAndWindow((a: number, b: number) => a + b, { ...options, inverse: (a, b) => a - b })),
+        undefined,
+        { shardCount: shards }
+      )
       // Each test has its own stream and batches (they share the test clock): each is checked against its own.
-      for (const test of [recomputed, incremental]) {
+      for (const test of [recomputed, incremental, unfed]) {
         const placed = yield* play(test, script)
         const batches = yield* test.batches
         const expected = windowsOf(batches, inputsOf(batches, placed), shape.length, shape.slide)

@@ -80,10 +80,14 @@ export interface LeasedSourceOptions<A> extends KinesisSourceOptions<A> {
 export interface SourceRun<A> {
   /** Raw records, decoded only when their batch runs. */
   readonly chunks: Stream.Stream<RecordChunk<KinesisRecord>, KinesisError | LeaseStoreError, Kinesis>
-  /** Decodes a batch's records, running the pipeline's leading per-record `steps` on each as it goes. */
+  /**
+   * Decodes a batch's records, running the pipeline's leading per-record `steps` on each as it
+   * goes; with `each`, hands each record to it and answers none.
+   */
   readonly decode: (
     records: ReadonlyArray<KinesisRecord>,
-    steps: ReadonlyArray<RecordStep>
+    steps: ReadonlyArray<RecordStep>,
+    each?: (record: StreamRecord<any>) => void
   ) => Either.Either<ReadonlyArray<StreamRecord<A>>, DecodeError>
   /** What of a closed batch may still go to the sink: with leases, not the shards lost meanwhile. */
   readonly deliverable: (draft: Draft<KinesisRecord>) => Draft<KinesisRecord>
@@ -261,7 +265,7 @@ const startCheckpointed = <A>(config: {
 
     return {
       chunks,
-      decode: (records, steps) => decodeRecords(codec, records, steps),
+      decode: (records, steps, each) => decodeRecords(codec, records, steps, each),
       deliverable: (draft) => draft,
       fencingTokens: () => noTokens,
       commit,

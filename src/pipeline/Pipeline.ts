@@ -22,11 +22,34 @@ export { foreachBatch, type PipelineSummary, type RunOptions } from "./run.js"
 
 const TypeId: unique symbol = Symbol.for("shardline/Pipeline")
 
-/** Records in, records out: the pipeline's operators applied to one batch. */
-export type Operators<A, E, R> = (
+/**
+ * Records in, records out: the pipeline's operators applied to one batch. Operators whose first
+ * stage takes records one at a time also offer `feed`, so the decode loop can hand each record
+ * over as it is decoded instead of building the batch's records first.
+ */
+export type Operators<A, E, R> = ((
   records: ReadonlyArray<StreamRecord<any>>,
   context: BatchContext
-) => Effect.Effect<ReadonlyArray<StreamRecord<A>>, E, R>
+) => Effect.Effect<ReadonlyArray<StreamRecord<A>>, E, R>) & { readonly feed?: Feed<A, E, R> }
+
+/** A batch fed record by record: `add` each (in batch order), then `finish` answers the output. */
+export interface Feed<A, E, R> {
+  readonly add: (record: StreamRecord<any>, context: BatchContext) => void
+  readonly finish: (context: BatchContext) => Effect.Effect<ReadonlyArray<StreamRecord<A>>, E, R>
+}
+
+/** Operators that take records one at a time (`add`) and answer at the batch's end (`finish`). */
+export const feedable = <A, B, E, R>(
+  add: (record: StreamRecord<A>, context: BatchContext) => void,
+  finish: (context: BatchContext) => Effect.Effect<ReadonlyArray<StreamRecord<B>>, E, R>
+): Operators<B, E, R> => {
+  const run = (records: ReadonlyArray<StreamRecord<any>>, context: BatchContext) =>
+    Effect.suspend(() => {
+      for (let i = 0; i < records.length; i++) add(records[i]!, context)
+      return finish(context)
+    })
+  return Object.assign(run, { feed: { add, finish } })
+}
 
 /**
  * A micro-batch pipeline over a Kinesis stream: a description, run by a sink such as
@@ -110,9 +133,18 @@ export const addOperators = <A, E, R, B, E2, R2>(
   >
 ): Pipeline<B, E | E2, R | R2> =>
   new PipelineImpl(self.source, self.steps, (run) =>
-    Effect.zipWith(self.build(run), Effect.suspend(() => next(run)), (first, second): Operators<B, E | E2, R | R2> =>
-      (records, context) => Effect.flatMap(first(records, context), (out) => second(out, context))
-    ), false)
+    Effect.zipWith(self.build(run), Effect.suspend(() => next(run)), (first, second): Operators<B, E | E2, R | R2> => {
+      // Nothing before `second` but the fused steps: it is the operators, `feed` and all.
+      if (self.fusable) return second as Operators<B, E2, R2>
+      const both = (records: ReadonlyArray<StreamRecord<any>>, context: BatchContext) =>
+        Effect.flatMap(first(records, context), (out) => second(out, context))
+      const feed = first.feed
+      return feed === undefined
+        ? both
+        : Object.assign(both, {
+          feed: { add: feed.add, finish: (context: BatchContext) => Effect.flatMap(feed.finish(context), (out) => second(out, context)) }
+        })
+    }), false)
 
 /** Appends a plain, stateless step on each batch's records. */
 const withOperators = <A, E, R, B, E2, R2>(

@@ -65,6 +65,7 @@ const mergeRuns = <A>(runs: ReadonlyArray<readonly [string, SourceRun<A>]>): Sou
   return {
     chunks: Stream.mergeAll(runs.map(([prefix, run]) => Stream.map(run.chunks, (c) => renameChunk(c, prefixed(prefix)))), { concurrency: "unbounded" }),
     // Each side decodes its own records (with its own codec); shard ids keep their prefix.
+    // Merged pipelines never feed (their operators are each side's, after this decode).
     decode: (records) => {
       const out: Array<StreamRecord<A>> = new Array(records.length)
       for (const [prefix, run] of runs) {

@@ -110,8 +110,17 @@ export const foreachBatch: {
             for (const c of draft.checkpoints.values()) if (c._tag === "ShardEnd") shardsEnded++
             // Stateful operators see every batch, records or not: windows slide and state times out.
             if (state.active) yield* state.prepare(draft, input.activeShards())
-            const decoded: ReadonlyArray<StreamRecord<A>> = draft.records.length > 0 ? yield* input.decode(draft.records, self.steps) : noRecords
-            const records = decoded.length > 0 || state.active ? yield* operators(decoded, state.context(draft.closedAt)) : decoded
+            const context = state.context(draft.closedAt)
+            const feed = operators.feed
+            let records: ReadonlyArray<StreamRecord<A>>
+            if (feed !== undefined) {
+              // The first operator takes each record as it is decoded.
+              if (draft.records.length > 0) yield* input.decode(draft.records, self.steps, (r) => feed.add(r, context))
+              records = yield* feed.finish(context)
+            } else {
+              const decoded: ReadonlyArray<StreamRecord<A>> = draft.records.length > 0 ? yield* input.decode(draft.records, self.steps) : noRecords
+              records = decoded.length > 0 || state.active ? yield* operators(decoded, context) : decoded
+            }
             const delivered = draft.records.length > 0 || records.length > 0 || options.skipEmptyBatches !== true
             if (delivered) {
               yield* sink({

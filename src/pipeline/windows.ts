@@ -6,7 +6,7 @@ import type { BatchContext, StatefulStage } from "../state/Stage.js"
 import type { StreamRecord } from "./Batch.js"
 import { add, type Key, type Keyed, mergeInto, type Partial, subtract, withValue } from "./keyed.js"
 import { loadPartials, metaOf, recordFromMeta, type StoredMeta, storePartials, type StoredPartial } from "./partials.js"
-import { addOperators, type Pipeline } from "./Pipeline.js"
+import { addOperators, feedable, type Pipeline } from "./Pipeline.js"
 import { WindowClock, type WindowOptions, windowSlots } from "./windowOptions.js"
 
 /** One batch interval's partials of one shard. */
@@ -130,31 +130,33 @@ const keyedWindowStage = <K, V>(kind: string, spec: KeyedWindowSpec<V>, clock: W
     drop: (shardId) => void shards.delete(shardId)
   }
 
-  /** Adds a batch; when the window is due, answers its result over every shard held, else undefined. */
-  const step = (
-    records: ReadonlyArray<StreamRecord<unknown>>,
-    keyOf: (r: StreamRecord<any>) => K,
-    valueOf: (r: StreamRecord<any>) => V,
-    context: BatchContext
-  ): Map<K, Partial<V>> | undefined => {
-    const slot = clock.slotOf(context.closedAt)
-    let current: string | undefined
-    let partials: Map<K, Partial<V>> | undefined
-    for (const r of records) {
-      if (r.shardId !== current) {
-        current = r.shardId
-        partials = slotFor(shardOf(current), slot).partials
-        context.touch(current)
-      }
-      const key = keyOf(r)
-      const value = valueOf(r)
-      const partial = partials!.get(key)
-      if (partial === undefined) partials!.set(key, { value, last: r })
-      else {
-        partial.value = spec.reduce(partial.value, value)
-        partial.last = r
-      }
+  // The batch being fed: its interval, and the slot of the shard its last record came from.
+  let batchSlot: number | undefined
+  let currentShard: string | undefined
+  let partials: Map<K, Partial<V>> | undefined
+
+  /** Adds one record of the batch being fed. */
+  const add = (r: StreamRecord<any>, key: K, value: V, context: BatchContext) => {
+    if (batchSlot === undefined) batchSlot = clock.slotOf(context.closedAt)
+    if (r.shardId !== currentShard) {
+      currentShard = r.shardId
+      partials = slotFor(shardOf(currentShard), batchSlot).partials
+      context.touch(currentShard)
     }
+    const partial = partials!.get(key)
+    if (partial === undefined) partials!.set(key, { value, last: r })
+    else {
+      partial.value = spec.reduce(partial.value, value)
+      partial.last = r
+    }
+  }
+
+  /** Ends the batch: drops what left the window; when the window is due, answers it over every shard held. */
+  const finish = (context: BatchContext): Map<K, Partial<V>> | undefined => {
+    const slot = batchSlot ?? clock.slotOf(context.closedAt)
+    batchSlot = undefined
+    currentShard = undefined
+    partials = undefined
     const first = clock.firstSlot(slot)
     for (const w of shards.values()) expire(w, first)
     if (!clock.due(slot)) return undefined
@@ -165,7 +167,7 @@ const keyedWindowStage = <K, V>(kind: string, spec: KeyedWindowSpec<V>, clock: W
     }
     return result
   }
-  return { stage, step }
+  return { stage, add, finish }
 }
 
 /** Options of the reducing windows; `inverse` undoes `reduce` so the window is updated, not recomputed. */
@@ -189,19 +191,24 @@ const keyedWindow = <A, E, R, K, V, B>(
 ): Pipeline<B, E, R> =>
   addOperators(self, (run) =>
     Effect.map(windowSlots(kind, options, run.batchInterval), (slots) => {
-      const { stage, step } = keyedWindowStage<K, V>(
+      const { stage, add, finish } = keyedWindowStage<K, V>(
         kind,
         { reduce, inverse: options.inverse },
         new WindowClock(run.batchInterval, slots)
       )
       run.register(stage)
-      return (records: ReadonlyArray<StreamRecord<A>>, context: BatchContext) =>
+      const emitAll = (context: BatchContext) =>
         Effect.sync(() => {
-          const result = step(records, keyOf, valueOf, context)
+          const result = finish(context)
           const out: Array<StreamRecord<B>> = []
           if (result !== undefined) for (const [key, p] of result) out.push(emit(key, p))
           return out
         })
+      // Fed record by record from the decode loop when it comes first: no batch of records is built.
+      return feedable<A, B, never, never>(
+        (record, context) => add(record, keyOf(record), valueOf(record), context),
+        emitAll
+      )
     })
   )
 
