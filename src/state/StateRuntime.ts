@@ -29,13 +29,16 @@ export interface BatchShards<H extends Holding> {
 export class StateRuntime<H extends Holding, E, R> {
   private readonly loaded = new Map<string, H | null>()
   private readonly dirty = new Set<string>()
-  readonly shards: ReadonlySet<string>
+  private readonly held = new Set<string>()
 
   constructor(
     private readonly stages: ReadonlyArray<StatefulStage>,
     private readonly load: (shardId: string, holding: H | undefined) => Effect.Effect<StoredState, E, R>
-  ) {
-    this.shards = new Set<string>()
+  ) {}
+
+  /** The shards whose state this worker holds now. */
+  get shards(): ReadonlySet<string> {
+    return this.held
   }
 
   get active(): boolean {
@@ -83,7 +86,7 @@ export class StateRuntime<H extends Holding, E, R> {
           if (parents.length > 0) this.dirty.add(shardId)
         }
         this.loaded.set(shardId, holding ?? null)
-        ;(this.shards as Set<string>).add(shardId)
+        this.held.add(shardId)
       },
       catch: (cause) =>
         cause instanceof StateRestoreError ? cause : new StateRestoreError({ shardId, reason: `its state could not be read (${String(cause)})`, cause })
@@ -136,6 +139,6 @@ export class StateRuntime<H extends Holding, E, R> {
     for (const stage of this.stages) stage.drop(shardId)
     this.loaded.delete(shardId)
     this.dirty.delete(shardId)
-    ;(this.shards as Set<string>).delete(shardId)
+    this.held.delete(shardId)
   }
 }
