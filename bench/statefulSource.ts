@@ -171,7 +171,7 @@ const startMemory = <A>(pool: Pool, codec: Codec<A>, shape: SourceShape, commits
     // As the Kinesis source merges its shard readers.
     chunks: Stream.mergeAll(shardStreams, { concurrency: "unbounded", bufferSize: 2 }),
     // As the Kinesis source: raw records through the batcher, decoded when their batch runs.
-    decode: (records, steps, each) => decodeRecords(codec, records, steps, each),
+    decode: (records, options) => decodeRecords(codec, records, options),
     deliverable: (draft) => draft,
     fencingTokens: () => new Map(),
     commit: (draft, states) =>

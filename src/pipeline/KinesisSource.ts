@@ -21,10 +21,9 @@ import type { LeaseStore, LeaseStoreError } from "../lease/index.js"
 import type { LeaseSession } from "../coordinator/index.js"
 import type { StoredState } from "../state/StateRuntime.js"
 import type { Draft, RecordChunk, StreamRecord } from "./Batch.js"
-import { decodeRecords, rawChunk } from "./decodeChunk.js"
+import { type DecodeOptions, decodeRecords, rawChunk } from "./decodeChunk.js"
 import { startLeased } from "./leasedSource.js"
 import { storedState } from "./sourceState.js"
-import type { RecordStep } from "./steps.js"
 
 export type { KinesisRecord }
 
@@ -80,15 +79,8 @@ export interface LeasedSourceOptions<A> extends KinesisSourceOptions<A> {
 export interface SourceRun<A> {
   /** Raw records, decoded only when their batch runs. */
   readonly chunks: Stream.Stream<RecordChunk<KinesisRecord>, KinesisError | LeaseStoreError, Kinesis>
-  /**
-   * Decodes a batch's records, running the pipeline's leading per-record `steps` on each as it
-   * goes; with `each`, hands each record to it and answers none.
-   */
-  readonly decode: (
-    records: ReadonlyArray<KinesisRecord>,
-    steps: ReadonlyArray<RecordStep>,
-    each?: (record: StreamRecord<any>) => void
-  ) => Either.Either<ReadonlyArray<StreamRecord<A>>, DecodeError>
+  /** Decodes a batch's records (see {@link DecodeOptions}). */
+  readonly decode: (records: ReadonlyArray<KinesisRecord>, options: DecodeOptions) => Either.Either<ReadonlyArray<StreamRecord<A>>, DecodeError>
   /** What of a closed batch may still go to the sink: with leases, not the shards lost meanwhile. */
   readonly deliverable: (draft: Draft<KinesisRecord>) => Draft<KinesisRecord>
   readonly fencingTokens: (draft: Draft<KinesisRecord>) => ReadonlyMap<string, number>
@@ -265,7 +257,7 @@ const startCheckpointed = <A>(config: {
 
     return {
       chunks,
-      decode: (records, steps, each) => decodeRecords(codec, records, steps, each),
+      decode: (records, options) => decodeRecords(codec, records, options),
       deliverable: (draft) => draft,
       fencingTokens: () => noTokens,
       commit,

@@ -3,6 +3,7 @@ import { dual } from "effect/Function"
 import { pipeArguments } from "effect/Pipeable"
 import type { CheckpointError, CheckpointStore } from "../checkpoint/index.js"
 import type { DecodeError } from "../codec/index.js"
+import type { DeadLetterError } from "../deadletter/index.js"
 import type { InvalidOption } from "../config/index.js"
 import type { KinesisError } from "../kinesis/index.js"
 import type { LeaseStore, LeaseStoreError } from "../lease/index.js"
@@ -80,6 +81,7 @@ export type PipelineError =
   | InvalidOption
   | GracefulStopTimeout
   | StateRestoreError
+  | DeadLetterError
 
 class PipelineImpl<A, E, R> implements Pipeline<A, E, R> {
   readonly [TypeId]: typeof TypeId = TypeId

@@ -126,7 +126,7 @@ export const startLeased = <A>(config: {
 
     return {
       chunks: coordinator.assignments.pipe(Stream.map(readAssigned), Stream.flatten({ concurrency: "unbounded", bufferSize: 2 })),
-      decode: (records, steps, each) => decodeRecords(codec, records, steps, each),
+      decode: (records, options) => decodeRecords(codec, records, options),
       deliverable,
       fencingTokens: (draft) => new Map([...draft.sessions].map(([id, s]) => [id, s.counter])),
       commit,

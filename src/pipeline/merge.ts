@@ -66,21 +66,13 @@ const mergeRuns = <A>(runs: ReadonlyArray<readonly [string, SourceRun<A>]>): Sou
     chunks: Stream.mergeAll(runs.map(([prefix, run]) => Stream.map(run.chunks, (c) => renameChunk(c, prefixed(prefix)))), { concurrency: "unbounded" }),
     // Each side decodes its own records (with its own codec); shard ids keep their prefix.
     // Merged pipelines never feed (their operators are each side's, after this decode).
-    decode: (records) => {
-      const out: Array<StreamRecord<A>> = new Array(records.length)
+    decode: (records, options) => {
+      // Per side, in its own order: a batch keeps per-shard order, not an order across shards.
+      const out: Array<StreamRecord<A>> = []
       for (const [prefix, run] of runs) {
-        const mine: Array<KinesisRecord> = []
-        const at: Array<number> = []
-        records.forEach((r, i) => {
-          if (r.shardId.startsWith(prefix)) {
-            mine.push(r)
-            at.push(i)
-          }
-        })
-        // Each side's own steps run with its operators (buildAll), after this decode.
-        const decoded = run.decode(mine, [])
+        const decoded = run.decode(records.filter((r) => r.shardId.startsWith(prefix)), { poison: options.poison })
         if (Either.isLeft(decoded)) return decoded
-        decoded.right.forEach((d, j) => void (out[at[j]!] = d))
+        for (const d of decoded.right) out.push(d)
       }
       return Either.right(out)
     },

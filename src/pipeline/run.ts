@@ -1,4 +1,6 @@
-import { Deferred, Duration, Effect, Fiber, Stream } from "effect"
+import { Clock, Deferred, Duration, Effect, Fiber, Option, Stream } from "effect"
+import type { DecodeError } from "../codec/index.js"
+import { DeadLetter, type DeadLetterRecord } from "../deadletter/index.js"
 import { dual } from "effect/Function"
 import { durationOption } from "../config/index.js"
 import type { Kinesis } from "../kinesis/index.js"
@@ -8,6 +10,7 @@ import type { KinesisRecord } from "../consumer/index.js"
 import type { Batch, Draft, StreamRecord } from "./Batch.js"
 import { batchChunks } from "./batcher.js"
 import { GracefulStopTimeout } from "./errors.js"
+import type { DecodeOptions } from "./decodeChunk.js"
 import type { SourceRun } from "./KinesisSource.js"
 import { isPipeline, type Pipeline, type PipelineError } from "./Pipeline.js"
 
@@ -18,6 +21,8 @@ export interface PipelineSummary {
   readonly records: number
   /** Shards read to their end (closed shards) during the run. */
   readonly shardsEnded: number
+  /** Records sent to the dead-letter destination (records that did not decode). */
+  readonly deadLettered: number
 }
 
 /** How a run stops and which batches reach the sink. */
@@ -79,6 +84,7 @@ export const foreachBatch: {
           Duration.times(source.batchInterval, 10)
         )
         const stopRequested = yield* Deferred.make<void>()
+        const deadLetters = yield* Effect.serviceOption(DeadLetter)
         const stages: Array<StatefulStage> = []
         const operators = yield* self.build({
           batchInterval: Duration.toMillis(source.batchInterval),
@@ -112,15 +118,20 @@ export const foreachBatch: {
             if (state.active) yield* state.prepare(draft, input.activeShards())
             const context = state.context(draft.closedAt)
             const feed = operators.feed
-            let records: ReadonlyArray<StreamRecord<A>>
-            if (feed !== undefined) {
-              // The first operator takes each record as it is decoded.
-              if (draft.records.length > 0) yield* input.decode(draft.records, self.steps, (r) => feed.add(r, context))
-              records = yield* feed.finish(context)
-            } else {
-              const decoded: ReadonlyArray<StreamRecord<A>> = draft.records.length > 0 ? yield* input.decode(draft.records, self.steps) : noRecords
-              records = decoded.length > 0 || state.active ? yield* operators(decoded, context) : decoded
+            // With a DeadLetter service, records that do not decode go there and the batch goes on without them.
+            const poisoned: Array<readonly [KinesisRecord, DecodeError]> = []
+            const decodeOptions: DecodeOptions = {
+              steps: self.steps,
+              each: feed === undefined ? undefined : (r) => feed.add(r, context),
+              poison: Option.isSome(deadLetters) ? (r, error) => void poisoned.push([r, error]) : undefined
             }
+            const decoded: ReadonlyArray<StreamRecord<A>> = draft.records.length > 0 ? yield* input.decode(draft.records, decodeOptions) : noRecords
+            if (poisoned.length > 0 && Option.isSome(deadLetters)) {
+              yield* deadLetters.value.send(yield* deadLettersOf(source.scope.streamName, poisoned))
+            }
+            let records: ReadonlyArray<StreamRecord<A>>
+            if (feed !== undefined) records = yield* feed.finish(context)
+            else records = decoded.length > 0 || state.active ? yield* operators(decoded, context) : decoded
             const delivered = draft.records.length > 0 || records.length > 0 || options.skipEmptyBatches !== true
             if (delivered) {
               yield* sink({
@@ -140,13 +151,14 @@ export const foreachBatch: {
             return {
               batches: summary.batches + (delivered ? 1 : 0),
               records: summary.records + draft.records.length,
-              shardsEnded: summary.shardsEnded + shardsEnded
+              shardsEnded: summary.shardsEnded + shardsEnded,
+              deadLettered: summary.deadLettered + poisoned.length
             }
           })
         const run = drafts.pipe(
           // The next batch fills while the sink works on this one.
           Stream.buffer({ capacity: 1 }),
-          Stream.runFoldEffect({ batches: 0, records: 0, shardsEnded: 0 } as PipelineSummary, (summary, draft) =>
+          Stream.runFoldEffect({ batches: 0, records: 0, shardsEnded: 0, deadLettered: 0 } as PipelineSummary, (summary, draft) =>
             input.finishInFlightOnInterrupt ? steps.run(step(summary, draft)) : step(summary, draft)
           )
         )
@@ -188,6 +200,21 @@ const inFlightSteps = (timeout: Duration.Duration, onInterrupt: Effect.Effect<vo
   })
   return { run, settle }
 }
+
+/** Poison records as dead letters: raw bytes, where they came from, and the decode error (never the payload in the message). */
+const deadLettersOf = (streamName: string, poisoned: ReadonlyArray<readonly [KinesisRecord, DecodeError]>) =>
+  Effect.map(Clock.currentTimeMillis, (now): Array<DeadLetterRecord> =>
+    poisoned.map(([r, error]) => ({
+      streamName,
+      shardId: r.shardId,
+      sequenceNumber: r.sequenceNumber,
+      subSequenceNumber: 0,
+      partitionKey: r.partitionKey,
+      approximateArrivalTimestamp: r.approximateArrivalTimestamp,
+      data: r.data,
+      reason: { kind: "decode", message: error.message, attempts: 1 },
+      failedAt: new Date(now)
+    })))
 
 const noStates: ReadonlyMap<string, Uint8Array> = new Map()
 const noRecords: ReadonlyArray<never> = []
