@@ -19,7 +19,7 @@ import {
   type ResolvedSource
 } from "./KinesisSource.js"
 
-export { foreachBatch, type PipelineSummary, type RunOptions } from "./run.js"
+export { foreachBatch, type PipelineSummary, type RunOptions, type SinkErrorOptions } from "./run.js"
 
 const TypeId: unique symbol = Symbol.for("shardline/Pipeline")
 

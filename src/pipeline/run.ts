@@ -1,8 +1,9 @@
-import { Clock, Deferred, Duration, Effect, Fiber, Option, Stream } from "effect"
+import { Clock, Deferred, Duration, Effect, Fiber, Option, Schedule, Stream } from "effect"
 import type { DecodeError } from "../codec/index.js"
 import { DeadLetter, type DeadLetterRecord } from "../deadletter/index.js"
 import { dual } from "effect/Function"
-import { durationOption } from "../config/index.js"
+import { durationOption, integerOption, type InvalidOption } from "../config/index.js"
+import { backoff, type RetrySchedule } from "../retry/index.js"
 import type { Kinesis } from "../kinesis/index.js"
 import { StateRuntime } from "../state/StateRuntime.js"
 import type { StatefulStage } from "../state/Stage.js"
@@ -42,6 +43,32 @@ export interface RunOptions {
   readonly gracefulShutdownTimeout?: Duration.DurationInput
   /** Leave out batches with no records (their checkpoints, if any, are still written). Default false. */
   readonly skipEmptyBatches?: boolean
+  /**
+   * What to do when the sink fails (Lambda's controls). By default the run fails with the sink's
+   * error and the batch is not checkpointed.
+   */
+  readonly onSinkError?: SinkErrorOptions
+}
+
+/**
+ * Lambda-style handling of a failing sink: retry, bisect, then give the records up to the run's
+ * `DeadLetter` service (without one, the run fails with the sink's last error).
+ *
+ * @example
+ * ```ts
+ * Pipeline.foreachBatch(sink, { onSinkError: { maxRetryAttempts: 2, bisectBatchOnError: true } })
+ * ```
+ */
+export interface SinkErrorOptions {
+  /** Retries of a failing batch (or half batch) before it is split or given up. Default 0. */
+  readonly maxRetryAttempts?: number
+  /** Waits between retries. Default: 100 ms doubling, at most 5 s. */
+  readonly retry?: RetrySchedule
+  /**
+   * Split a batch that still fails into halves, recursively, to isolate the records the sink
+   * cannot take; each half gets its own retries. Default false.
+   */
+  readonly bisectBatchOnError?: boolean
 }
 
 /**
@@ -85,6 +112,7 @@ export const foreachBatch: {
         )
         const stopRequested = yield* Deferred.make<void>()
         const deadLetters = yield* Effect.serviceOption(DeadLetter)
+        const sinkErrors = options.onSinkError === undefined ? undefined : yield* resolveSinkErrors(options.onSinkError)
         const stages: Array<StatefulStage> = []
         const operators = yield* self.build({
           batchInterval: Duration.toMillis(source.batchInterval),
@@ -133,8 +161,9 @@ export const foreachBatch: {
             if (feed !== undefined) records = yield* feed.finish(context)
             else records = decoded.length > 0 || state.active ? yield* operators(decoded, context) : decoded
             const delivered = draft.records.length > 0 || records.length > 0 || options.skipEmptyBatches !== true
+            let givenUp = 0
             if (delivered) {
-              yield* sink({
+              const batch: Batch<A> = {
                 batchId: batchId++,
                 records,
                 sourceRecords: draft.records.length,
@@ -144,7 +173,17 @@ export const foreachBatch: {
                 checkpoints: draft.checkpoints,
                 millisBehindLatest: draft.millisBehindLatest,
                 fencingTokens: input.fencingTokens(draft)
-              })
+              }
+              if (sinkErrors === undefined) yield* sink(batch)
+              else {
+                const failed = yield* deliverWithRetries(sink, batch, sinkErrors, Option.isSome(deadLetters))
+                if (failed.length > 0 && Option.isSome(deadLetters)) {
+                  yield* deadLetters.value.send(
+                    yield* sinkDeadLetters(source.scope.streamName, draft.records, failed, sinkErrors.maxRetryAttempts + 1)
+                  )
+                  givenUp = failed.length
+                }
+              }
             }
             if (state.active) state.committed(draft, yield* input.commit(draft, state.snapshots()))
             else yield* input.commit(draft, noStates)
@@ -152,7 +191,7 @@ export const foreachBatch: {
               batches: summary.batches + (delivered ? 1 : 0),
               records: summary.records + draft.records.length,
               shardsEnded: summary.shardsEnded + shardsEnded,
-              deadLettered: summary.deadLettered + poisoned.length
+              deadLettered: summary.deadLettered + poisoned.length + givenUp
             }
           })
         const run = drafts.pipe(
@@ -215,6 +254,83 @@ const deadLettersOf = (streamName: string, poisoned: ReadonlyArray<readonly [Kin
       reason: { kind: "decode", message: error.message, attempts: 1 },
       failedAt: new Date(now)
     })))
+
+interface SinkErrorSettings {
+  readonly maxRetryAttempts: number
+  readonly retry: RetrySchedule
+  readonly bisect: boolean
+}
+
+const resolveSinkErrors = (options: SinkErrorOptions): Effect.Effect<SinkErrorSettings, InvalidOption> =>
+  Effect.map(integerOption("onSinkError.maxRetryAttempts", options.maxRetryAttempts, 0, 0), (maxRetryAttempts) => ({
+    maxRetryAttempts,
+    retry: options.retry ?? backoff({ base: "100 millis", cap: "5 seconds", maxRetries: Infinity }),
+    bisect: options.bisectBatchOnError === true
+  }))
+
+/**
+ * Hands `batch` to the sink with retries; a part that still fails is split in halves (when asked)
+ * and each half tried the same way. Answers the records given up, or, when they cannot be given up
+ * (no dead-letter destination), fails with the sink's last error.
+ */
+const deliverWithRetries = <A, E, R>(
+  sink: (batch: Batch<A>) => Effect.Effect<unknown, E, R>,
+  batch: Batch<A>,
+  settings: SinkErrorSettings,
+  canGiveUp: boolean
+): Effect.Effect<ReadonlyArray<GivenUp<A>>, E, R> => {
+  const attempt = (part: Batch<A>) =>
+    Effect.retry(sink(part), Schedule.intersect(settings.retry, Schedule.recurs(settings.maxRetryAttempts)))
+  const deliver = (part: Batch<A>): Effect.Effect<ReadonlyArray<GivenUp<A>>, E, R> =>
+    attempt(part).pipe(
+      Effect.as(noRecords as ReadonlyArray<GivenUp<A>>),
+      Effect.catchAll((error) => {
+        if (settings.bisect && part.records.length > 1) {
+          const middle = Math.ceil(part.records.length / 2)
+          return Effect.zipWith(
+            deliver({ ...part, records: part.records.slice(0, middle) }),
+            Effect.suspend(() => deliver({ ...part, records: part.records.slice(middle) })),
+            (a, b) => [...a, ...b]
+          )
+        }
+        const message = error instanceof Error ? error.message : String(error)
+        return canGiveUp ? Effect.succeed(part.records.map((record) => ({ record, message }))) : Effect.fail(error)
+      })
+    )
+  return deliver(batch)
+}
+
+/** A record the sink could not take, with its last error's message. */
+interface GivenUp<A> {
+  readonly record: StreamRecord<A>
+  readonly message: string
+}
+
+/** Records the sink gave up on, as dead letters: the raw record each came from (by shard and sequence number). */
+const sinkDeadLetters = <A>(
+  streamName: string,
+  raw: ReadonlyArray<KinesisRecord>,
+  failed: ReadonlyArray<GivenUp<A>>,
+  attempts: number
+) =>
+  Effect.map(Clock.currentTimeMillis, (now): Array<DeadLetterRecord> => {
+    const byPosition = new Map(raw.map((r) => [`${r.shardId}/${r.sequenceNumber}`, r]))
+    return failed.map(({ record: f, message }) => {
+      const r = byPosition.get(`${f.shardId}/${f.sequenceNumber}`)
+      return {
+        streamName,
+        shardId: f.shardId,
+        sequenceNumber: f.sequenceNumber,
+        subSequenceNumber: 0,
+        partitionKey: f.partitionKey,
+        approximateArrivalTimestamp: f.approximateArrivalTimestamp,
+        // A result of an aggregating operator has no bytes of its own: what it carries is its latest record's.
+        data: r?.data ?? new Uint8Array(0),
+        reason: { kind: "sink", message, attempts },
+        failedAt: new Date(now)
+      }
+    })
+  })
 
 const noStates: ReadonlyMap<string, Uint8Array> = new Map()
 const noRecords: ReadonlyArray<never> = []

@@ -6,6 +6,7 @@ import { Kinesis } from "../kinesis/index.js"
 import type { Batch, PipelineError, PipelineSummary } from "../pipeline/index.js"
 import type { Pipeline } from "../pipeline/Pipeline.js"
 import { foreachBatch } from "../pipeline/Pipeline.js"
+import type { SinkErrorOptions } from "../pipeline/run.js"
 import { checkScenarioPlan } from "./faultCheck.js"
 import type { Crash, FaultPlan, ScenarioPlan } from "./faultPlan.js"
 import { Faults, type FaultRule, type RecordedCall } from "./faults.js"
@@ -35,6 +36,8 @@ export interface PipelineTestOptions {
   readonly skipEmptyBatches?: boolean
   /** As in `Pipeline.foreachBatch`. Default 10 batch intervals. */
   readonly gracefulStopTimeout?: Duration.DurationInput
+  /** As in `Pipeline.foreachBatch`: retries, bisection and dead letters for a failing sink. */
+  readonly onSinkError?: SinkErrorOptions
 }
 
 /**
@@ -195,7 +198,8 @@ const make = <A, E, R, E2 = never, R2 = never>(
         foreachBatch(recordingSink, {
           stopWhen: Deferred.await(stop),
           ...(options.skipEmptyBatches === undefined ? {} : { skipEmptyBatches: options.skipEmptyBatches }),
-          ...(options.gracefulStopTimeout === undefined ? {} : { gracefulStopTimeout: options.gracefulStopTimeout })
+          ...(options.gracefulStopTimeout === undefined ? {} : { gracefulStopTimeout: options.gracefulStopTimeout }),
+          ...(options.onSinkError === undefined ? {} : { onSinkError: options.onSinkError })
         }),
         Effect.provide(services)
       ) as Effect.Effect<PipelineSummary, E | E2 | PipelineError>

@@ -1,0 +1,87 @@
+import { describe, expect, it } from "@effect/vitest"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Data, Effect } from "effect"
+import { type Batch, Codec, DeadLetter, Pipeline, readDeadLetters } from "../src/index.js"
+import { PipelineTest } from "../src/testing/index.js"
+
+const encoder = new TextEncoder()
+class Refused extends Data.TaggedError("Refused")<{ readonly value: string }> {
+  override get message() {
+    return `the warehouse refused ${this.value}`
+  }
+}
+
+const pipeline = Pipeline.fromKinesis({ streamName: "orders", codec: Codec.utf8, batchInterval: "1 second" })
+
+/** A sink that refuses any batch holding `poison`, and records what it accepted and how often it was called. */
+const pickySink = (poison: string) => {
+  const accepted: Array<string> = []
+  const calls: Array<number> = []
+  const sink = (batch: Batch<string>) =>
+    Effect.suspend(() => {
+      calls.push(batch.records.length)
+      if (batch.records.some((r) => r.value === poison)) return Effect.fail(new Refused({ value: poison }))
+      for (const r of batch.records) accepted.push(r.value)
+      return Effect.void
+    })
+  return { sink, accepted, calls }
+}
+
+const tempFile = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "shardline-sink-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+).pipe(Effect.map((dir) => join(dir, "dead-letters.jsonl")))
+
+describe("a failing sink, Lambda-style", () => {
+  it.scoped("bisection isolates the one record the sink refuses; after its retries it lands in the dead-letter file, everything else is processed", () =>
+    Effect.gen(function* () {
+      const path = yield* tempFile
+      const { sink, accepted, calls } = pickySink("v37")
+      const test = yield* PipelineTest.make(pipeline, sink, {
+        shardCount: 1,
+        onSinkError: { maxRetryAttempts: 2, bisectBatchOnError: true }
+      }).pipe(Effect.provide(DeadLetter.layerFile({ path })))
+      const values = Array.from({ length: 64 }, (_, i) => `v${i}`)
+      const placed = yield* test.put(values.map((v) => ({ partitionKey: "k", data: encoder.encode(v) })))
+      yield* test.drain({ maxIntervals: 50 })
+      expect(accepted.sort()).toEqual(values.filter((v) => v !== "v37").sort())
+      const letters = yield* readDeadLetters(path)
+      expect(letters).toHaveLength(1)
+      expect(letters[0]).toMatchObject({
+        shardId: placed[37]!.shardId,
+        sequenceNumber: placed[37]!.sequenceNumber,
+        data: encoder.encode("v37"),
+        reason: { kind: "sink", attempts: 3, message: "the warehouse refused v37" }
+      })
+      // The lone poison record was tried 3 times (1 + 2 retries) once isolated: calls of size 1 for it.
+      expect(calls.filter((n) => n === 1).length).toBeGreaterThanOrEqual(3)
+    }))
+
+  it.scoped("without bisection the whole failing batch goes to the dead letters after its retries", () =>
+    Effect.gen(function* () {
+      const path = yield* tempFile
+      const { sink, accepted } = pickySink("v3")
+      const test = yield* PipelineTest.make(pipeline, sink, { shardCount: 1, onSinkError: { maxRetryAttempts: 1 } }).pipe(
+        Effect.provide(DeadLetter.layerFile({ path }))
+      )
+      yield* test.put(Array.from({ length: 8 }, (_, i) => ({ partitionKey: "k", data: encoder.encode(`v${i}`) })))
+      yield* test.drain({ maxIntervals: 50 })
+      expect(accepted).toEqual([])
+      expect((yield* readDeadLetters(path)).map((l) => new TextDecoder().decode(l.data)).sort()).toEqual(
+        Array.from({ length: 8 }, (_, i) => `v${i}`).sort()
+      )
+    }))
+
+  it.scoped("with no dead-letter destination the run fails with the sink's error after the retries (nothing is dropped)", () =>
+    Effect.gen(function* () {
+      const { sink, calls } = pickySink("v1")
+      const test = yield* PipelineTest.make(pipeline, sink, { shardCount: 1, onSinkError: { maxRetryAttempts: 2, bisectBatchOnError: true } })
+      yield* test.put([{ partitionKey: "k", data: encoder.encode("v0") }, { partitionKey: "k", data: encoder.encode("v1") }])
+      const error = yield* Effect.flip(test.drain({ maxIntervals: 50 }))
+      expect(error).toBeInstanceOf(Refused)
+      expect(calls.length).toBeGreaterThanOrEqual(3)
+      expect((yield* test.checkpoints).size).toBe(0)
+    }))
+})
