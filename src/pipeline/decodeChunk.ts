@@ -35,30 +35,28 @@ export const decodeRecords = <A>(
   const orThrow = codec.decodeOrThrow
   for (let i = 0; i < raw.length; i++) {
     const r = raw[i]!
-    let value: A
+    let value: A | undefined
+    let failed: DecodeError | undefined
+    let decoded: Either.Either<A, DecodeError> | undefined
     if (orThrow !== undefined) {
       try {
         value = orThrow(r.data)
       } catch {
-        const decoded = codec.decode(r.data, r)
-        if (Either.isLeft(decoded)) {
-          if (poison === undefined) return Either.left(decoded.left)
-          poison(r, decoded.left)
-          continue
-        }
-        value = decoded.right
+        // `decode` builds the error of a record that threw.
+        decoded = codec.decode(r.data, r)
       }
-    } else {
-      const decoded = codec.decode(r.data, r)
-      if (Either.isLeft(decoded)) {
-        if (poison === undefined) return Either.left(decoded.left)
-        poison(r, decoded.left)
-        continue
-      }
-      value = decoded.right
+    } else decoded = codec.decode(r.data, r)
+    if (decoded !== undefined) {
+      if (Either.isLeft(decoded)) failed = decoded.left
+      else value = decoded.right
+    }
+    if (failed !== undefined) {
+      if (poison === undefined) return Either.left(failed)
+      poison(r, failed)
+      continue
     }
     const record: StreamRecord<A> = {
-      value,
+      value: value as A,
       shardId: r.shardId,
       sequenceNumber: r.sequenceNumber,
       partitionKey: r.partitionKey,
