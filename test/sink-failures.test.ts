@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Data, Effect } from "effect"
+import { Data, Effect, Schedule } from "effect"
 import { type Batch, Codec, DeadLetter, Pipeline, readDeadLetters } from "../src/index.js"
 import { PipelineTest } from "../src/testing/index.js"
 
@@ -72,6 +72,25 @@ describe("a failing sink, Lambda-style", () => {
       expect((yield* readDeadLetters(path)).map((l) => new TextDecoder().decode(l.data)).sort()).toEqual(
         Array.from({ length: 8 }, (_, i) => `v${i}`).sort()
       )
+    }))
+
+  it.scoped("maxRecordAge: records that grew too old while the sink failed are given up at once, not split and retried further", () =>
+    Effect.gen(function* () {
+      const path = yield* tempFile
+      const { sink, accepted, calls } = pickySink("v5")
+      const test = yield* PipelineTest.make(pipeline, sink, {
+        shardCount: 1,
+        // Retries alone take 3 s, longer than the records may live: after them every record is too old.
+        onSinkError: { maxRetryAttempts: 3, retry: Schedule.spaced("1 second"), bisectBatchOnError: true, maxRecordAge: "2 seconds" }
+      }).pipe(Effect.provide(DeadLetter.layerFile({ path })))
+      yield* test.put(Array.from({ length: 8 }, (_, i) => ({ partitionKey: "k", data: encoder.encode(`v${i}`) })))
+      yield* test.drain({ maxIntervals: 50 })
+      expect(accepted).toEqual([])
+      // One attempt and 3 retries of the whole batch; no split.
+      expect(calls.filter((n) => n > 0)).toEqual([8, 8, 8, 8])
+      const letters = yield* readDeadLetters(path)
+      expect(letters).toHaveLength(8)
+      for (const l of letters) expect(l.reason.message).toBe("older than maxRecordAge after the sink failed: the warehouse refused v5")
     }))
 
   it.scoped("with no dead-letter destination the run fails with the sink's error after the retries (nothing is dropped)", () =>

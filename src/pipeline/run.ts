@@ -69,6 +69,11 @@ export interface SinkErrorOptions {
    * cannot take; each half gets its own retries. Default false.
    */
   readonly bisectBatchOnError?: boolean
+  /**
+   * Once the sink has failed on them, records that arrived longer ago than this are given up at
+   * once (no more retries or splits), as Lambda's `MaximumRecordAgeInSeconds` does. Default: no limit.
+   */
+  readonly maxRecordAge?: Duration.DurationInput
 }
 
 /**
@@ -259,14 +264,23 @@ interface SinkErrorSettings {
   readonly maxRetryAttempts: number
   readonly retry: RetrySchedule
   readonly bisect: boolean
+  /** Milliseconds; Infinity: no limit. */
+  readonly maxRecordAge: number
 }
 
 const resolveSinkErrors = (options: SinkErrorOptions): Effect.Effect<SinkErrorSettings, InvalidOption> =>
-  Effect.map(integerOption("onSinkError.maxRetryAttempts", options.maxRetryAttempts, 0, 0), (maxRetryAttempts) => ({
-    maxRetryAttempts,
-    retry: options.retry ?? backoff({ base: "100 millis", cap: "5 seconds", maxRetries: Infinity }),
-    bisect: options.bisectBatchOnError === true
-  }))
+  Effect.gen(function* () {
+    const maxRetryAttempts = yield* integerOption("onSinkError.maxRetryAttempts", options.maxRetryAttempts, 0, 0)
+    const maxRecordAge = options.maxRecordAge === undefined
+      ? Infinity
+      : Duration.toMillis(yield* durationOption("onSinkError.maxRecordAge", options.maxRecordAge, Duration.zero, Duration.zero, true))
+    return {
+      maxRetryAttempts,
+      retry: options.retry ?? backoff({ base: "100 millis", cap: "5 seconds", maxRetries: Infinity }),
+      bisect: options.bisectBatchOnError === true,
+      maxRecordAge
+    }
+  })
 
 /**
  * Hands `batch` to the sink with retries; a part that still fails is split in halves (when asked)
@@ -284,7 +298,18 @@ const deliverWithRetries = <A, E, R>(
   const deliver = (part: Batch<A>): Effect.Effect<ReadonlyArray<GivenUp<A>>, E, R> =>
     attempt(part).pipe(
       Effect.as(noRecords as ReadonlyArray<GivenUp<A>>),
-      Effect.catchAll((error) => {
+      Effect.catchAll((error) => Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const message = error instanceof Error ? error.message : String(error)
+        if (canGiveUp && settings.maxRecordAge !== Infinity) {
+          const tooOld = (r: StreamRecord<A>) =>
+            r.approximateArrivalTimestamp !== undefined && now - r.approximateArrivalTimestamp.getTime() > settings.maxRecordAge
+          const old = part.records.filter(tooOld)
+          if (old.length > 0) {
+            const given = old.map((record) => ({ record, message: `older than maxRecordAge after the sink failed: ${message}` }))
+            const young = part.records.filter((r) => !tooOld(r))
+            return young.length === 0 ? Effect.succeed(given) : Effect.map(deliver({ ...part, records: young }), (rest) => [...given, ...rest])
+          }
+        }
         if (settings.bisect && part.records.length > 1) {
           const middle = Math.ceil(part.records.length / 2)
           return Effect.zipWith(
@@ -293,9 +318,8 @@ const deliverWithRetries = <A, E, R>(
             (a, b) => [...a, ...b]
           )
         }
-        const message = error instanceof Error ? error.message : String(error)
         return canGiveUp ? Effect.succeed(part.records.map((record) => ({ record, message }))) : Effect.fail(error)
-      })
+      }))
     )
   return deliver(batch)
 }
