@@ -11,6 +11,21 @@ export interface StreamRecord<A> {
   readonly approximateArrivalTimestamp: Date | undefined
 }
 
+/** Where a record came from: what operators carry over from record to record. */
+export type RecordMetadata = Omit<StreamRecord<unknown>, "value">
+
+/**
+ * A record with a new value and the metadata of `from` (a decoded record, or a raw one as read):
+ * what every operator builds. Fields spelled out, not spread, so every record has one shape.
+ */
+export const withValue = <B>(from: RecordMetadata, value: B): StreamRecord<B> => ({
+  value,
+  shardId: from.shardId,
+  sequenceNumber: from.sequenceNumber,
+  partitionKey: from.partitionKey,
+  approximateArrivalTimestamp: from.approximateArrivalTimestamp
+})
+
 /** What the batcher needs of a record: where it sits. */
 export interface Positioned {
   readonly shardId: string

@@ -9,7 +9,7 @@ import type { KinesisError } from "../kinesis/index.js"
 import type { LeaseStore, LeaseStoreError } from "../lease/index.js"
 import type { StateRestoreError } from "../state/errors.js"
 import type { BatchContext, RunContext } from "../state/Stage.js"
-import type { StreamRecord } from "./Batch.js"
+import { type StreamRecord, withValue } from "./Batch.js"
 import type { GracefulStopTimeout } from "./errors.js"
 import { applySteps, type RecordStep, skip } from "./steps.js"
 import {
@@ -212,7 +212,7 @@ export const flatMap: {
   withOperators(self, (records) =>
     Effect.sync(() => {
       const out: Array<StreamRecord<B>> = []
-      for (const r of records) for (const value of f(r.value, r)) out.push({ ...r, value })
+      for (const r of records) for (const value of f(r.value, r)) out.push(withValue(r, value))
       return out
     })
   ))
@@ -230,7 +230,7 @@ export const mapEffect: {
   2,
   <A, E, R, B, E2, R2>(self: Pipeline<A, E, R>, f: (value: A, record: StreamRecord<A>) => Effect.Effect<B, E2, R2>) =>
     withOperators(self, (records) =>
-      Effect.forEach(records, (r) => Effect.map(f(r.value, r), (value): StreamRecord<B> => ({ ...r, value })))
+      Effect.forEach(records, (r) => Effect.map(f(r.value, r), (value) => withValue(r, value)))
     )
 )
 

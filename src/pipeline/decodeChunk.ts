@@ -2,7 +2,7 @@ import { Either } from "effect"
 import type { Codec, DecodeError } from "../codec/index.js"
 import type { KinesisRecord, ShardChunk } from "../consumer/index.js"
 import type { LeaseSession } from "../coordinator/index.js"
-import type { RecordChunk, SourceChunk, StreamRecord } from "./Batch.js"
+import { type RecordChunk, type SourceChunk, type StreamRecord, withValue } from "./Batch.js"
 import { type RecordStep, throughSteps } from "./steps.js"
 
 /** How a batch's records are decoded. */
@@ -55,13 +55,7 @@ export const decodeRecords = <A>(
       poison(r, failed)
       continue
     }
-    const record: StreamRecord<A> = {
-      value: value as A,
-      shardId: r.shardId,
-      sequenceNumber: r.sequenceNumber,
-      partitionKey: r.partitionKey,
-      approximateArrivalTimestamp: r.approximateArrivalTimestamp
-    }
+    const record = withValue(r, value as A)
     // The pipeline's leading map/filter/keyBy steps, on this record now: its message dies young.
     const out = steps.length === 0 ? record : throughSteps(record, steps)
     if (out === undefined) continue

@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import { dual } from "effect/Function"
-import type { StreamRecord } from "./Batch.js"
+import { type StreamRecord, withValue } from "./Batch.js"
 import { addOperators, type Pipeline, withStep } from "./Pipeline.js"
 
 /**
@@ -11,15 +11,6 @@ export type Key = string | number | bigint | boolean
 
 /** A keyed value, as `keyBy` makes it and the `...ByKey` operators take it (Spark's pair DStream). */
 export type Keyed<K extends Key, V> = readonly [key: K, value: V]
-
-/** A record with a new value and the metadata of `from`: what aggregating operators emit. */
-export const withValue = <B>(from: StreamRecord<unknown>, value: B): StreamRecord<B> => ({
-  value,
-  shardId: from.shardId,
-  sequenceNumber: from.sequenceNumber,
-  partitionKey: from.partitionKey,
-  approximateArrivalTimestamp: from.approximateArrivalTimestamp
-})
 
 /** An aggregate and the latest record that went into it (whose metadata the result carries). */
 export interface Partial<V> {

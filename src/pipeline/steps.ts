@@ -1,4 +1,4 @@
-import type { StreamRecord } from "./Batch.js"
+import { type StreamRecord, withValue } from "./Batch.js"
 
 /** What a record step answers to leave the record out (a filter). */
 export const skip: unique symbol = Symbol.for("shardline/skip")
@@ -16,13 +16,7 @@ export const throughSteps = (record: StreamRecord<any>, steps: ReadonlyArray<Rec
   for (let i = 0; i < steps.length; i++) {
     const value = steps[i]!(current.value, current)
     if (value === skip) return undefined
-    current = {
-      value,
-      shardId: current.shardId,
-      sequenceNumber: current.sequenceNumber,
-      partitionKey: current.partitionKey,
-      approximateArrivalTimestamp: current.approximateArrivalTimestamp
-    }
+    current = withValue(current, value)
   }
   return current
 }
