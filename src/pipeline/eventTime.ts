@@ -4,7 +4,7 @@ import { durationOption, InvalidOption } from "../config/index.js"
 import type { HashRange } from "../state/routing.js"
 import type { BatchContext } from "../state/Stage.js"
 import { type StreamRecord, withValue } from "./Batch.js"
-import { type Key, type Keyed, mergeInto, type Partial } from "./keyed.js"
+import { addTo, type Key, type Keyed, mergeInto, type Partial } from "./keyed.js"
 import { loadPartials, storePartials, type StoredPartial } from "./partials.js"
 import { addOperators, type Pipeline } from "./Pipeline.js"
 
@@ -192,12 +192,7 @@ export const reduceByKeyAndEventTimeWindow: {
               if (start + size <= closed) continue
               let window = clock.windows.get(start)
               if (window === undefined) clock.windows.set(start, (window = new Map()))
-              const partial = window.get(key)
-              if (partial === undefined) window.set(key, { value, last: r })
-              else {
-                partial.value = reduce(partial.value, value)
-                partial.last = r
-              }
+              addTo(window, key, value, r, reduce)
               placed = true
             }
             if (!placed) {

@@ -62,11 +62,20 @@ export const keyBy: {
 } = dual(2, <A, E, R, K extends Key>(self: Pipeline<A, E, R>, f: (value: A, record: StreamRecord<A>) => K) =>
   withStep<A, E, R, Keyed<K, A>>(self, (value: A, record: StreamRecord<A>) => [f(value, record), value] as const))
 
-/** Combines the values of each key within each batch; one record per key, in order of first appearance. */
-const reduceWithin = <K extends Key, V>(records: ReadonlyArray<StreamRecord<Keyed<K, V>>>, reduce: (a: V, b: V) => V) => {
-  const partials = new Map<K, Partial<V>>()
-  for (const r of records) addTo(partials, r.value[0], r.value[1], r, reduce)
-  const out: Array<StreamRecord<Keyed<K, V>>> = []
+/** Per key, `valueOf` of each record combined with `reduce`, with the key's last record. */
+const partialsByKey = <K extends Key, V, W>(
+  records: ReadonlyArray<StreamRecord<Keyed<K, V>>>,
+  valueOf: (r: StreamRecord<Keyed<K, V>>) => W,
+  reduce: (a: W, b: W) => W
+): Map<K, Partial<W>> => {
+  const partials = new Map<K, Partial<W>>()
+  for (const r of records) addTo(partials, r.value[0], valueOf(r), r, reduce)
+  return partials
+}
+
+/** One `[key, value]` record per key, in order of first appearance, with the metadata of the key's last record. */
+const keyedRecords = <K extends Key, W>(partials: ReadonlyMap<K, Partial<W>>): Array<StreamRecord<Keyed<K, W>>> => {
+  const out: Array<StreamRecord<Keyed<K, W>>> = []
   for (const [key, p] of partials) out.push(withValue(p.last, [key, p.value] as const))
   return out
 }
@@ -84,7 +93,7 @@ export const reduceByKey: {
   <V>(reduce: (a: V, b: V) => V): <K extends Key, E, R>(self: Pipeline<Keyed<K, V>, E, R>) => Pipeline<Keyed<K, V>, E, R>
   <K extends Key, V, E, R>(self: Pipeline<Keyed<K, V>, E, R>, reduce: (a: V, b: V) => V): Pipeline<Keyed<K, V>, E, R>
 } = dual(2, <K extends Key, V, E, R>(self: Pipeline<Keyed<K, V>, E, R>, reduce: (a: V, b: V) => V) =>
-  keyedStep(self, (records) => reduceWithin(records, reduce)))
+  keyedStep(self, (records) => keyedRecords(partialsByKey(records, (r) => r.value[1], reduce))))
 
 /**
  * Within each batch, the number of records per key.
@@ -96,13 +105,7 @@ export const reduceByKey: {
  */
 export const countByKey = (): <K extends Key, V, E, R>(self: Pipeline<Keyed<K, V>, E, R>) => Pipeline<Keyed<K, number>, E, R> =>
   (self) =>
-    keyedStep(self, (records) => {
-      const counts = new Map<Key, Partial<number>>()
-      for (const r of records) addTo(counts, r.value[0], 1, r, add)
-      const out: Array<StreamRecord<any>> = []
-      for (const [key, p] of counts) out.push(withValue(p.last, [key, p.value] as const))
-      return out
-    })
+    keyedStep(self, (records) => keyedRecords(partialsByKey(records, () => 1, add)))
 
 /**
  * Within each batch, the values of each key in batch order (per shard in sequence order).
@@ -116,12 +119,7 @@ export const groupByKey = (): <K extends Key, V, E, R>(
   self: Pipeline<Keyed<K, V>, E, R>
 ) => Pipeline<Keyed<K, ReadonlyArray<V>>, E, R> =>
   (self) =>
-    keyedStep(self, (records) => {
-      const groups = groupValues(records)
-      const out: Array<StreamRecord<any>> = []
-      for (const [key, p] of groups) out.push(withValue(p.last, [key, p.value] as const))
-      return out
-    })
+    keyedStep(self, (records) => keyedRecords(groupValues(records)))
 
 /** Each key's values in order, with the key's last record. */
 export const groupValues = <K extends Key, V>(records: ReadonlyArray<StreamRecord<Keyed<K, V>>>): Map<K, Partial<Array<V>>> => {

@@ -1,6 +1,6 @@
 import { type HashRange, routesTo } from "../state/routing.js"
 import type { StreamRecord } from "./Batch.js"
-import type { Partial } from "./keyed.js"
+import { addTo, type Partial } from "./keyed.js"
 
 /** A record's metadata as stored in state: shard, sequence number, partition key, arrival (ms, -1: unknown). */
 export type StoredMeta = readonly [shardId: string, sequenceNumber: string, partitionKey: string, arrival: number]
@@ -39,12 +39,6 @@ export const loadPartials = <K, V>(
 ) => {
   for (const [key, value, meta] of stored) {
     if (range !== undefined && !routesTo(meta[2], range)) continue
-    const current = into.get(key)
-    const last = recordFromMeta(meta)
-    if (current === undefined) into.set(key, { value, last })
-    else {
-      current.value = reduce(current.value, value)
-      current.last = last
-    }
+    addTo(into, key, value, recordFromMeta(meta), reduce)
   }
 }

@@ -4,7 +4,7 @@ import type { HashRange } from "../state/routing.js"
 import { routesTo } from "../state/routing.js"
 import type { BatchContext, StatefulStage } from "../state/Stage.js"
 import { type StreamRecord, withValue } from "./Batch.js"
-import { add, type Key, type Keyed, mergeInto, type Partial, subtract } from "./keyed.js"
+import { add, addTo, type Key, type Keyed, mergeInto, type Partial, subtract } from "./keyed.js"
 import { loadPartials, metaOf, recordFromMeta, type StoredMeta, storePartials, type StoredPartial } from "./partials.js"
 import { addOperators, feedable, type Pipeline } from "./Pipeline.js"
 import { WindowClock, type WindowOptions, windowSlots } from "./windowOptions.js"
@@ -143,12 +143,7 @@ const keyedWindowStage = <K, V>(kind: string, spec: KeyedWindowSpec<V>, clock: W
       partials = slotFor(shardOf(currentShard), batchSlot).partials
       context.touch(currentShard)
     }
-    const partial = partials!.get(key)
-    if (partial === undefined) partials!.set(key, { value, last: r })
-    else {
-      partial.value = spec.reduce(partial.value, value)
-      partial.last = r
-    }
+    addTo(partials!, key, value, r, spec.reduce)
   }
 
   /** Ends the batch: drops what left the window; when the window is due, answers it over every shard held. */
