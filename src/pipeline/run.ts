@@ -8,7 +8,7 @@ import type { Kinesis } from "../kinesis/index.js"
 import { StateRuntime } from "../state/StateRuntime.js"
 import type { StatefulStage } from "../state/Stage.js"
 import type { KinesisRecord } from "../consumer/index.js"
-import type { Batch, Draft, StreamRecord } from "./Batch.js"
+import type { Batch, Draft, RecordMetadata, StreamRecord } from "./Batch.js"
 import { batchChunks } from "./batcher.js"
 import { GracefulStopTimeout } from "./errors.js"
 import type { DecodeOptions } from "./decodeChunk.js"
@@ -245,20 +245,29 @@ const inFlightSteps = (timeout: Duration.Duration, onInterrupt: Effect.Effect<vo
   return { run, settle }
 }
 
+/** A record given up, as a dead letter: where it came from, its bytes, why, and when. */
+const deadLetter = (
+  streamName: string,
+  from: RecordMetadata,
+  data: Uint8Array,
+  reason: DeadLetterRecord["reason"],
+  now: number
+): DeadLetterRecord => ({
+  streamName,
+  shardId: from.shardId,
+  sequenceNumber: from.sequenceNumber,
+  subSequenceNumber: 0,
+  partitionKey: from.partitionKey,
+  approximateArrivalTimestamp: from.approximateArrivalTimestamp,
+  data,
+  reason,
+  failedAt: new Date(now)
+})
+
 /** Poison records as dead letters: raw bytes, where they came from, and the decode error (never the payload in the message). */
 const deadLettersOf = (streamName: string, poisoned: ReadonlyArray<readonly [KinesisRecord, DecodeError]>) =>
-  Effect.map(Clock.currentTimeMillis, (now): Array<DeadLetterRecord> =>
-    poisoned.map(([r, error]) => ({
-      streamName,
-      shardId: r.shardId,
-      sequenceNumber: r.sequenceNumber,
-      subSequenceNumber: 0,
-      partitionKey: r.partitionKey,
-      approximateArrivalTimestamp: r.approximateArrivalTimestamp,
-      data: r.data,
-      reason: { kind: "decode", message: error.message, attempts: 1 },
-      failedAt: new Date(now)
-    })))
+  Effect.map(Clock.currentTimeMillis, (now) =>
+    poisoned.map(([r, error]) => deadLetter(streamName, r, r.data, { kind: "decode", message: error.message, attempts: 1 }, now)))
 
 interface SinkErrorSettings {
   readonly maxRetryAttempts: number
@@ -337,23 +346,11 @@ const sinkDeadLetters = <A>(
   failed: ReadonlyArray<GivenUp<A>>,
   attempts: number
 ) =>
-  Effect.map(Clock.currentTimeMillis, (now): Array<DeadLetterRecord> => {
+  Effect.map(Clock.currentTimeMillis, (now) => {
     const byPosition = new Map(raw.map((r) => [`${r.shardId}/${r.sequenceNumber}`, r]))
-    return failed.map(({ record: f, message }) => {
-      const r = byPosition.get(`${f.shardId}/${f.sequenceNumber}`)
-      return {
-        streamName,
-        shardId: f.shardId,
-        sequenceNumber: f.sequenceNumber,
-        subSequenceNumber: 0,
-        partitionKey: f.partitionKey,
-        approximateArrivalTimestamp: f.approximateArrivalTimestamp,
-        // A result of an aggregating operator has no bytes of its own: what it carries is its latest record's.
-        data: r?.data ?? new Uint8Array(0),
-        reason: { kind: "sink", message, attempts },
-        failedAt: new Date(now)
-      }
-    })
+    return failed.map(({ record, message }) =>
+      // A result of an aggregating operator has no bytes of its own: what it carries is its latest record's.
+      deadLetter(streamName, record, byPosition.get(`${record.shardId}/${record.sequenceNumber}`)?.data ?? new Uint8Array(0), { kind: "sink", message, attempts }, now))
   })
 
 const noStates: ReadonlyMap<string, Uint8Array> = new Map()
