@@ -29,6 +29,16 @@ interface StoredWindow<K, V> {
   readonly running: ReadonlyArray<readonly [key: K, value: V, meta: StoredMeta, slots: number]> | undefined
 }
 
+/** The interval `slot` of a shard's window, added in slot order when it is not there yet (a restore). */
+const slotAt = <T extends { readonly slot: number }>(slots: Array<T>, slot: number, make: () => T): T => {
+  const found = slots.find((s) => s.slot === slot)
+  if (found !== undefined) return found
+  const made = make()
+  slots.push(made)
+  slots.sort((a, b) => a.slot - b.slot)
+  return made
+}
+
 /** What a keyed window reduces with. */
 interface KeyedWindowSpec<V> {
   readonly reduce: (a: V, b: V) => V
@@ -93,12 +103,9 @@ const keyedWindowStage = <K, V>(kind: string, spec: KeyedWindowSpec<V>, clock: W
 
   const load = (w: ShardWindow<K, V>, stored: StoredWindow<K, V>, range: HashRange | undefined) => {
     for (const [slot, partials, folded] of stored.slots) {
-      let target = w.slots.find((s) => s.slot === slot)
-      if (target === undefined) {
-        target = { slot, partials: new Map(), folded }
-        w.slots.push(target)
-        w.slots.sort((a, b) => a.slot - b.slot)
-      } else target.folded &&= folded
+      const target = slotAt(w.slots, slot, () => ({ slot, partials: new Map(), folded }))
+      // Merging two parents' copies of one interval: it is folded only if both were.
+      target.folded &&= folded
       loadPartials(partials, target.partials, spec.reduce, range)
     }
     if (w.running === undefined) return
@@ -288,13 +295,9 @@ export const window = (options: WindowOptions): <A, E, R>(self: Pipeline<A, E, R
         const shards = new Map<string, RecordSlots<A>>()
         const load = (into: RecordSlots<A>, stored: ReadonlyArray<readonly [number, ReadonlyArray<StoredRecord<A>>]>, range?: HashRange) => {
           for (const [slot, records] of stored) {
-            let target = into.find((s) => s.slot === slot)
-            if (target === undefined) {
-              into.push((target = { slot, records: [] }))
-              into.sort((a, b) => a.slot - b.slot)
-            }
+            const target = slotAt(into, slot, () => ({ slot, records: [] }))
             for (const [value, meta] of records) {
-              if (range === undefined || routesTo(meta[2], range)) target.records.push({ ...recordFromMeta(meta), value })
+              if (range === undefined || routesTo(meta[2], range)) target.records.push(withValue(recordFromMeta(meta), value))
             }
           }
         }
