@@ -25,11 +25,16 @@ const renameMap = <V>(map: ReadonlyMap<string, V>, keep: (id: string) => string 
   return out
 }
 
-/** The part of a merged batch that came from one side, with that side's own shard ids. */
-const sideOf = (draft: Draft<KinesisRecord>, prefix: string): Draft<KinesisRecord> => {
+/**
+ * The part of a merged batch that came from one side, with that side's own shard ids. The records
+ * are copied only for `deliverable`: committing and fencing tokens read the batch's maps alone.
+ */
+const sideOf = (draft: Draft<KinesisRecord>, prefix: string, withRecords = false): Draft<KinesisRecord> => {
   const strip = (id: string) => (id.startsWith(prefix) ? id.slice(prefix.length) : undefined)
   const records: Array<KinesisRecord> = []
-  for (const r of draft.records) if (r.shardId.startsWith(prefix)) records.push({ ...r, shardId: r.shardId.slice(prefix.length) })
+  if (withRecords) {
+    for (const r of draft.records) if (r.shardId.startsWith(prefix)) records.push({ ...r, shardId: r.shardId.slice(prefix.length) })
+  }
   return {
     ...draft,
     records,
@@ -76,7 +81,7 @@ const mergeRuns = <A>(runs: ReadonlyArray<readonly [string, SourceRun<A>]>): Sou
       }
       return Either.right(out)
     },
-    deliverable: (draft) => joinDrafts(draft, runs.map(([prefix, run]) => [prefix, run.deliverable(sideOf(draft, prefix))] as const)),
+    deliverable: (draft) => joinDrafts(draft, runs.map(([prefix, run]) => [prefix, run.deliverable(sideOf(draft, prefix, true))] as const)),
     fencingTokens: (draft) =>
       new Map(runs.flatMap(([prefix, run]) => [...run.fencingTokens(sideOf(draft, prefix))].map(([id, t]) => [prefix + id, t] as const))),
     commit: (draft, states) =>
