@@ -35,10 +35,10 @@ export const startLeased = <A>(config: {
     const store = yield* LeaseStore
     // Per holding: the row as taken (its checkpoint and state are where the shard resumes).
     const rows = new WeakMap<LeaseSession, Lease>()
-    // Per shard: the current holding and its last checkpoint, for state-only commits.
-    const holdings = new Map<string, LeaseSession>()
+    // Per holding: its last checkpoint, for state-only commits.
     const lastCheckpoint = new WeakMap<LeaseSession, Checkpoint>()
-    // Shards being read (their parents ended), for stateful pipelines.
+    // Shards being read (their parents ended) under which holding: what a stateful pipeline holds
+    // state for, and the holding a state-only commit goes through.
     const reading = new Map<string, LeaseSession>()
 
     // A shard past retention answers ResourceNotFound: give it up if it is gone from the stream,
@@ -54,7 +54,6 @@ export const startLeased = <A>(config: {
 
     const readAssigned = (assignment: Assignment) => {
       rows.set(assignment.session, assignment.lease)
-      holdings.set(assignment.lease.shardId, assignment.session)
       if (assignment.lease.checkpoint !== undefined) lastCheckpoint.set(assignment.session, assignment.lease.checkpoint)
       return Stream.unwrap(
         Effect.map(coordinator.startPosition(assignment), (position) => {
@@ -102,7 +101,7 @@ export const startLeased = <A>(config: {
 
     const commitShard = (draft: Draft<KinesisRecord>, shardId: string, state: Uint8Array | undefined) =>
       Effect.suspend(() => {
-        const session = draft.sessions.get(shardId) ?? holdings.get(shardId)
+        const session = draft.sessions.get(shardId) ?? reading.get(shardId)
         const checkpoint = draft.checkpoints.get(shardId) ?? (session === undefined ? undefined : lastCheckpoint.get(session))
         // A shard with no position yet keeps its new state in memory until its first checkpoint.
         if (session === undefined || !session.held || checkpoint === undefined) return Effect.succeed(false)
