@@ -173,6 +173,7 @@ const startMemory = <A>(pool: Pool, codec: Codec<A>, shape: SourceShape, commits
     // As the Kinesis source: raw records through the batcher, decoded when their batch runs.
     decode: (records, options) => decodeRecords(codec, records, options),
     deliverable: (draft) => draft,
+    origin: (shardId) => ({ streamName: "bench", shardId }),
     fencingTokens: () => new Map(),
     commit: (draft, states) =>
       Effect.sync(() => {

@@ -48,8 +48,11 @@ export interface RecordChunk<T extends Positioned> {
   readonly session?: LeaseSession | undefined
 }
 
-/** Why a batch closed: its interval passed, it reached `maxBatchRecords`, or the input ended (or a stop was asked). */
-export type BatchCloseReason = "interval" | "size" | "end"
+/**
+ * Why a batch closed: its interval passed, it reached `maxBatchRecords`, the source ended (or a
+ * graceful stop drained it), or the source failed and this is the last batch before the run fails.
+ */
+export type BatchCloseReason = "interval" | "size" | "end" | "failure"
 
 /**
  * One micro-batch as the sink sees it.

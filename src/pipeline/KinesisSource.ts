@@ -102,6 +102,8 @@ export interface SourceRun<A> {
     shardId: string,
     session: LeaseSession | undefined
   ) => Effect.Effect<StoredState, CheckpointError | LeaseStoreError | KinesisError, Kinesis>
+  /** The stream and shard a shard id of this run's records stands for (merged runs prefix them). */
+  readonly origin: (shardId: string) => { readonly streamName: string; readonly shardId: string }
   /** A graceful stop began. */
   readonly shutdown: Effect.Effect<void>
   /** An interrupted run first finishes the batch in the sink (with leases: a clean handoff to the next owner). */
@@ -263,6 +265,7 @@ const startCheckpointed = <A>(config: {
       commit,
       activeShards: () => reading,
       loadState,
+      origin: (shardId) => ({ streamName, shardId }),
       shutdown: Effect.void,
       finishInFlightOnInterrupt: false
     }

@@ -11,6 +11,7 @@ import type { StateRestoreError } from "../state/errors.js"
 import type { BatchContext, RunContext } from "../state/Stage.js"
 import { type StreamRecord, withValue } from "./Batch.js"
 import type { GracefulStopTimeout } from "./errors.js"
+import type { SinkRecordsFailed } from "./sinkFailures.js"
 import { applySteps, type RecordStep, skip } from "./steps.js"
 import {
   type KinesisSourceOptions,
@@ -19,7 +20,8 @@ import {
   type ResolvedSource
 } from "./KinesisSource.js"
 
-export { foreachBatch, type PipelineSummary, type RunOptions, type SinkErrorOptions } from "./run.js"
+export { foreachBatch, type PipelineSummary, type RunOptions } from "./run.js"
+export type { SinkErrorOptions } from "./sinkFailures.js"
 
 const TypeId: unique symbol = Symbol.for("shardline/Pipeline")
 
@@ -70,6 +72,11 @@ export interface Pipeline<A, E = never, R = never> extends Pipeable.Pipeable {
   readonly build: (run: RunContext) => Effect.Effect<Operators<A, E, R>, InvalidOption>
   /** @internal No operators after the steps yet: a per-record operator joins the steps. */
   readonly fusable: boolean
+  /**
+   * @internal Every record out comes from exactly one record in, with its position (map, filter,
+   * flatMap, mapEffect): a sink's failed records then say how far each shard got.
+   */
+  readonly perRecord: boolean
 }
 
 /** What any pipeline run may fail with besides its operators' and sink's own errors. */
@@ -82,6 +89,7 @@ export type PipelineError =
   | GracefulStopTimeout
   | StateRestoreError
   | DeadLetterError
+  | SinkRecordsFailed
 
 class PipelineImpl<A, E, R> implements Pipeline<A, E, R> {
   readonly [TypeId]: typeof TypeId = TypeId
@@ -89,7 +97,8 @@ class PipelineImpl<A, E, R> implements Pipeline<A, E, R> {
     readonly source: Effect.Effect<ResolvedSource<unknown, R>, InvalidOption>,
     readonly steps: ReadonlyArray<RecordStep>,
     readonly build: (run: RunContext) => Effect.Effect<Operators<A, E, R>, InvalidOption>,
-    readonly fusable: boolean
+    readonly fusable: boolean,
+    readonly perRecord: boolean
   ) {}
   pipe() {
     // eslint-disable-next-line prefer-rest-params
@@ -102,15 +111,16 @@ export const isPipeline = (u: unknown): u is Pipeline<unknown, unknown, unknown>
 
 /** A pipeline over a source, with no operators yet. */
 export const fromSource = <A, R>(source: Effect.Effect<ResolvedSource<unknown, R>, InvalidOption>): Pipeline<A, never, R> =>
-  new PipelineImpl(source, [], noOperators, true)
+  new PipelineImpl(source, [], noOperators, true, true)
 
 const noOperators = () => Effect.succeed((records: ReadonlyArray<StreamRecord<any>>) => Effect.succeed(records))
 
 /** A pipeline over a source with operators built per run (for combinators such as `merge`). */
 export const fromSourceWith = <A, E, R>(
   source: Effect.Effect<ResolvedSource<unknown, R>, InvalidOption>,
-  build: (run: RunContext) => Effect.Effect<Operators<A, E, R>, InvalidOption>
-): Pipeline<A, E, R> => new PipelineImpl(source, [], build, false)
+  build: (run: RunContext) => Effect.Effect<Operators<A, E, R>, InvalidOption>,
+  perRecord: boolean
+): Pipeline<A, E, R> => new PipelineImpl(source, [], build, false, perRecord)
 
 /** The pipeline's steps and operators as operators alone (for a side of `merge`, which decodes apart). */
 export const buildAll = <A, E, R>(self: Pipeline<A, E, R>, run: RunContext): Effect.Effect<Operators<A, E, R>, InvalidOption> =>
@@ -120,19 +130,21 @@ export const buildAll = <A, E, R>(self: Pipeline<A, E, R>, run: RunContext): Eff
 /** Appends a per-record step: fused into the decode loop while nothing else came before it. */
 export const withStep = <A, E, R, B>(self: Pipeline<A, E, R>, step: RecordStep): Pipeline<B, E, R> =>
   self.fusable
-    ? new PipelineImpl<B, E, R>(self.source, [...self.steps, step], self.build as any, true)
+    ? new PipelineImpl<B, E, R>(self.source, [...self.steps, step], self.build as any, true, self.perRecord)
     : withOperators(self, (records) => Effect.sync(() => applySteps(records, [step])))
 
 /**
  * Appends operators to a pipeline. `next` is called once per run (so stateful operators get fresh
- * state and register it), and answers what to do with each batch.
+ * state and register it), and answers what to do with each batch. `perRecord`: each record out
+ * comes from one record in (false for anything that aggregates).
  */
 export const addOperators = <A, E, R, B, E2, R2>(
   self: Pipeline<A, E, R>,
   next: (run: RunContext) => Effect.Effect<
     (records: ReadonlyArray<StreamRecord<A>>, context: BatchContext) => Effect.Effect<ReadonlyArray<StreamRecord<B>>, E2, R2>,
     InvalidOption
-  >
+  >,
+  perRecord = false
 ): Pipeline<B, E | E2, R | R2> =>
   new PipelineImpl(self.source, self.steps, (run) =>
     Effect.zipWith(self.build(run), Effect.suspend(() => next(run)), (first, second): Operators<B, E | E2, R | R2> => {
@@ -146,13 +158,13 @@ export const addOperators = <A, E, R, B, E2, R2>(
         : Object.assign(both, {
           feed: { add: feed.add, finish: (context: BatchContext) => Effect.flatMap(feed.finish(context), (out) => second(out, context)) }
         })
-    }), false)
+    }), false, self.perRecord && perRecord)
 
 /** Appends a plain, stateless step on each batch's records. */
 const withOperators = <A, E, R, B, E2, R2>(
   self: Pipeline<A, E, R>,
   next: (records: ReadonlyArray<StreamRecord<A>>) => Effect.Effect<ReadonlyArray<StreamRecord<B>>, E2, R2>
-): Pipeline<B, E | E2, R | R2> => addOperators(self, () => Effect.succeed(next))
+): Pipeline<B, E | E2, R | R2> => addOperators(self, () => Effect.succeed(next), true)
 
 /**
  * A pipeline reading every shard of a Kinesis stream concurrently, decoding each record with

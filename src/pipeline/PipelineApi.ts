@@ -5,6 +5,7 @@ export { arrivalTime, reduceByKeyAndEventTimeWindow } from "./eventTime.js"
 export { countByKey, groupByKey, keyBy, reduceByKey } from "./keyed.js"
 export { mapWithState, updateStateByKey } from "./keyedState.js"
 export { merge, merge as union } from "./merge.js"
+export { batchItemFailures } from "./sinkFailures.js"
 export { filter, flatMap, foreachBatch, fromKinesis, map, mapEffect } from "./Pipeline.js"
 export { countByWindow, reduceByKeyAndWindow, reduceByWindow, window } from "./windows.js"
 

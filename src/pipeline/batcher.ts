@@ -83,7 +83,9 @@ class DraftBuilder<T extends Positioned> {
  * when they hold `maxBatchRecords` records, whichever comes first. Every interval yields a batch,
  * empty or not, as in Spark Streaming. Per-shard order is kept; a chunk is never reordered.
  * Timing runs on Effect's `Clock`; the wait for records is never interrupted (a timer posts a
- * tick instead), so no record can be lost between a time-out and a take.
+ * tick instead), so no record can be lost between a time-out and a take. When the source fails,
+ * the records read before the failure close a last batch (`closedBy: "failure"`), so they can be
+ * processed and checkpointed, and then the stream fails with the source's error.
  */
 export const batchChunks = <T extends Positioned, E, R>(
   source: Stream.Stream<RecordChunk<T>, E, R>,
@@ -117,14 +119,19 @@ export const batchChunks = <T extends Positioned, E, R>(
       let batchNumber = 0
       let carry: RecordChunk<T> | undefined
       let ended = false
+      // The source failed: what was read before goes out as a last batch, then the stream fails.
+      let failure: Cause.Cause<E> | undefined
 
       const nextBatch: Effect.Effect<Draft<T>, Option.Option<E>> = Effect.gen(function* () {
+        if (failure !== undefined && carry === undefined) return yield* Effect.failCause(Cause.map(failure, Option.some))
         if (ended && carry === undefined) return yield* Effect.fail(Option.none())
         const openedAt = yield* Clock.currentTimeMillis
         const current = ++batchNumber
         const draft = new DraftBuilder<T>(options.maxBatchRecords)
         if (carry !== undefined) carry = draft.add(carry)
-        if (draft.full || ended) return draft.close(openedAt, yield* Clock.currentTimeMillis, draft.full ? "size" : "end")
+        if (draft.full || ended || failure !== undefined) {
+          return draft.close(openedAt, yield* Clock.currentTimeMillis, draft.full ? "size" : failure !== undefined ? "failure" : "end")
+        }
         const timer = yield* Effect.sleep(Duration.millis(intervalMillis)).pipe(
           Effect.zipRight(Queue.offer(events, { _tag: "Tick", batch: current })),
           Effect.forkIn(scope)
@@ -141,7 +148,11 @@ export const batchChunks = <T extends Positioned, E, R>(
               closedBy = "end"
               break
             case "Failed":
-              return yield* Effect.failCause(Cause.map(event.cause, Option.some))
+              failure = event.cause
+              // Nothing read since the last batch: fail now rather than hand on an empty one.
+              if (draft.records.length === 0 && draft.checkpoints.size === 0) return yield* Effect.failCause(Cause.map(event.cause, Option.some))
+              closedBy = "failure"
+              break
             case "Chunk":
               yield* slots.release(1)
               carry = draft.add(event.chunk)

@@ -5,6 +5,7 @@
  */
 export type { Batch, BatchCloseReason, StreamRecord } from "./Batch.js"
 export { GracefulStopTimeout } from "./errors.js"
+export { type BatchItemFailures, SinkRecordsFailed } from "./sinkFailures.js"
 export type { EventTimeOf, EventTimeOutput, EventTimeWindowOptions, LateRecord, WindowFired } from "./eventTime.js"
 export type { Key, Keyed } from "./keyed.js"
 export type { KeyState, MapWithStateOptions, UpdateStateOptions } from "./keyedState.js"

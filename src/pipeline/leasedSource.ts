@@ -131,6 +131,7 @@ export const startLeased = <A>(config: {
       commit,
       activeShards: () => reading,
       loadState,
+      origin: (shardId) => ({ streamName, shardId }),
       shutdown: coordinator.shutdown,
       finishInFlightOnInterrupt: true
     }

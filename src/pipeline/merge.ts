@@ -100,6 +100,10 @@ const mergeRuns = <A>(runs: ReadonlyArray<readonly [string, SourceRun<A>]>): Sou
       if (side === undefined) return Effect.succeed<StoredState>({ _tag: "Own", bytes: undefined })
       return side[1].loadState(shardId.slice(side[0].length), session)
     },
+    origin: (shardId) => {
+      const side = sideFor(shardId)
+      return side === undefined ? { streamName: "", shardId } : side[1].origin(shardId.slice(side[0].length))
+    },
     shutdown: Effect.forEach(runs, ([, run]) => run.shutdown, { discard: true }),
     finishInFlightOnInterrupt: runs.some(([, run]) => run.finishInFlightOnInterrupt)
   }
@@ -164,6 +168,7 @@ export const merge: {
           return Effect.zipWith(left(l, context), right(r, context), (a, b) => [...a, ...b])
         }
         return both
-      })
+      }),
+    self.perRecord && that.perRecord
   )
 })

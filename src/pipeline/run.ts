@@ -1,9 +1,8 @@
-import { Clock, Deferred, Duration, Effect, Fiber, Option, Schedule, Stream } from "effect"
+import { Clock, Deferred, Duration, Effect, Either, Fiber, Option, Stream } from "effect"
 import type { DecodeError } from "../codec/index.js"
 import { DeadLetter, type DeadLetterRecord } from "../deadletter/index.js"
 import { dual } from "effect/Function"
-import { durationOption, integerOption, type InvalidOption } from "../config/index.js"
-import { backoff, type RetrySchedule } from "../retry/index.js"
+import { durationOption } from "../config/index.js"
 import type { Kinesis } from "../kinesis/index.js"
 import { StateRuntime } from "../state/StateRuntime.js"
 import type { StatefulStage } from "../state/Stage.js"
@@ -11,6 +10,7 @@ import type { KinesisRecord } from "../consumer/index.js"
 import type { Batch, Draft, RecordMetadata, StreamRecord } from "./Batch.js"
 import { batchChunks } from "./batcher.js"
 import { GracefulStopTimeout } from "./errors.js"
+import { checkpointsBefore, deliver, type GivenUp, resolveSinkErrors, type SinkErrorOptions } from "./sinkFailures.js"
 import type { DecodeOptions } from "./decodeChunk.js"
 import type { SourceRun } from "./KinesisSource.js"
 import { isPipeline, type Pipeline, type PipelineError } from "./Pipeline.js"
@@ -22,7 +22,7 @@ export interface PipelineSummary {
   readonly records: number
   /** Shards read to their end (closed shards) during the run. */
   readonly shardsEnded: number
-  /** Records sent to the dead-letter destination (records that did not decode). */
+  /** Records sent to the dead-letter destination (records that did not decode, or the sink gave up on). */
   readonly deadLettered: number
 }
 
@@ -44,36 +44,11 @@ export interface RunOptions {
   /** Leave out batches with no records (their checkpoints, if any, are still written). Default false. */
   readonly skipEmptyBatches?: boolean
   /**
-   * What to do when the sink fails (Lambda's controls). By default the run fails with the sink's
-   * error and the batch is not checkpointed.
+   * What to do when the sink fails, or answers {@link BatchItemFailures} (Lambda's controls). By
+   * default the run fails with the sink's error and the batch is not checkpointed (after a
+   * partial failure: each shard up to just before its first failed record).
    */
   readonly onSinkError?: SinkErrorOptions
-}
-
-/**
- * Lambda-style handling of a failing sink: retry, bisect, then give the records up to the run's
- * `DeadLetter` service (without one, the run fails with the sink's last error).
- *
- * @example
- * ```ts
- * Pipeline.foreachBatch(sink, { onSinkError: { maxRetryAttempts: 2, bisectBatchOnError: true } })
- * ```
- */
-export interface SinkErrorOptions {
-  /** Retries of a failing batch (or half batch) before it is split or given up. Default 0. */
-  readonly maxRetryAttempts?: number
-  /** Waits between retries. Default: 100 ms doubling, at most 5 s. */
-  readonly retry?: RetrySchedule
-  /**
-   * Split a batch that still fails into halves, recursively, to isolate the records the sink
-   * cannot take; each half gets its own retries. Default false.
-   */
-  readonly bisectBatchOnError?: boolean
-  /**
-   * Once the sink has failed on them, records that arrived longer ago than this are given up at
-   * once (no more retries or splits), as Lambda's `MaximumRecordAgeInSeconds` does. Default: no limit.
-   */
-  readonly maxRecordAge?: Duration.DurationInput
 }
 
 /**
@@ -117,7 +92,9 @@ export const foreachBatch: {
         )
         const stopRequested = yield* Deferred.make<void>()
         const deadLetters = yield* Effect.serviceOption(DeadLetter)
-        const sinkErrors = options.onSinkError === undefined ? undefined : yield* resolveSinkErrors(options.onSinkError)
+        const sinkErrors = yield* resolveSinkErrors(options.onSinkError)
+        // Records the sink keeps failing on are given up only when asked to, and when there is somewhere to put them.
+        const canGiveUp = options.onSinkError !== undefined && Option.isSome(deadLetters)
         const stages: Array<StatefulStage> = []
         const operators = yield* self.build({
           batchInterval: Duration.toMillis(source.batchInterval),
@@ -160,7 +137,7 @@ export const foreachBatch: {
             }
             const decoded: ReadonlyArray<StreamRecord<A>> = draft.records.length > 0 ? yield* input.decode(draft.records, decodeOptions) : noRecords
             if (poisoned.length > 0 && Option.isSome(deadLetters)) {
-              yield* deadLetters.value.send(yield* deadLettersOf(source.scope.streamName, poisoned))
+              yield* deadLetters.value.send(yield* deadLettersOf(input.origin, poisoned))
             }
             let records: ReadonlyArray<StreamRecord<A>>
             if (feed !== undefined) records = yield* feed.finish(context)
@@ -179,15 +156,17 @@ export const foreachBatch: {
                 millisBehindLatest: draft.millisBehindLatest,
                 fencingTokens: input.fencingTokens(draft)
               }
-              if (sinkErrors === undefined) yield* sink(batch)
-              else {
-                const failed = yield* deliverWithRetries(sink, batch, sinkErrors, Option.isSome(deadLetters))
-                if (failed.length > 0 && Option.isSome(deadLetters)) {
-                  yield* deadLetters.value.send(
-                    yield* sinkDeadLetters(source.scope.streamName, draft.records, failed, sinkErrors.maxRetryAttempts + 1)
-                  )
-                  givenUp = failed.length
-                }
+              const delivery = yield* Effect.either(deliver(sink, batch, sinkErrors, canGiveUp))
+              if (Either.isLeft(delivery)) {
+                // What the sink did take stays done: each shard is checkpointed just before its first
+                // record not delivered. Only where every record out is one record in, and no state
+                // (which holds every record of the batch) has to be committed with it.
+                if (self.perRecord && !state.active) yield* input.commit(checkpointsBefore(draft, delivery.left.records), noStates)
+                return yield* Effect.fail(delivery.left.error)
+              }
+              if (delivery.right.length > 0 && Option.isSome(deadLetters)) {
+                yield* deadLetters.value.send(yield* sinkDeadLetters(input.origin, draft.records, delivery.right))
+                givenUp = delivery.right.length
               }
             }
             if (state.active) state.committed(draft, yield* input.commit(draft, state.snapshots()))
@@ -245,16 +224,18 @@ const inFlightSteps = (timeout: Duration.Duration, onInterrupt: Effect.Effect<vo
   return { run, settle }
 }
 
+/** The stream and shard a batch's shard id stands for (merged pipelines prefix shard ids with their stream). */
+type Origin = SourceRun<unknown>["origin"]
+
 /** A record given up, as a dead letter: where it came from, its bytes, why, and when. */
 const deadLetter = (
-  streamName: string,
+  origin: Origin,
   from: RecordMetadata,
   data: Uint8Array,
   reason: DeadLetterRecord["reason"],
   now: number
 ): DeadLetterRecord => ({
-  streamName,
-  shardId: from.shardId,
+  ...origin(from.shardId),
   sequenceNumber: from.sequenceNumber,
   subSequenceNumber: 0,
   partitionKey: from.partitionKey,
@@ -265,92 +246,21 @@ const deadLetter = (
 })
 
 /** Poison records as dead letters: raw bytes, where they came from, and the decode error (never the payload in the message). */
-const deadLettersOf = (streamName: string, poisoned: ReadonlyArray<readonly [KinesisRecord, DecodeError]>) =>
+const deadLettersOf = (origin: Origin, poisoned: ReadonlyArray<readonly [KinesisRecord, DecodeError]>) =>
   Effect.map(Clock.currentTimeMillis, (now) =>
-    poisoned.map(([r, error]) => deadLetter(streamName, r, r.data, { kind: "decode", message: error.message, attempts: 1 }, now)))
-
-interface SinkErrorSettings {
-  readonly maxRetryAttempts: number
-  readonly retry: RetrySchedule
-  readonly bisect: boolean
-  /** Milliseconds; Infinity: no limit. */
-  readonly maxRecordAge: number
-}
-
-const resolveSinkErrors = (options: SinkErrorOptions): Effect.Effect<SinkErrorSettings, InvalidOption> =>
-  Effect.gen(function* () {
-    const maxRetryAttempts = yield* integerOption("onSinkError.maxRetryAttempts", options.maxRetryAttempts, 0, 0)
-    const maxRecordAge = options.maxRecordAge === undefined
-      ? Infinity
-      : Duration.toMillis(yield* durationOption("onSinkError.maxRecordAge", options.maxRecordAge, Duration.zero, Duration.zero, true))
-    return {
-      maxRetryAttempts,
-      retry: options.retry ?? backoff({ base: "100 millis", cap: "5 seconds", maxRetries: Infinity }),
-      bisect: options.bisectBatchOnError === true,
-      maxRecordAge
-    }
-  })
-
-/**
- * Hands `batch` to the sink with retries; a part that still fails is split in halves (when asked)
- * and each half tried the same way. Answers the records given up, or, when they cannot be given up
- * (no dead-letter destination), fails with the sink's last error.
- */
-const deliverWithRetries = <A, E, R>(
-  sink: (batch: Batch<A>) => Effect.Effect<unknown, E, R>,
-  batch: Batch<A>,
-  settings: SinkErrorSettings,
-  canGiveUp: boolean
-): Effect.Effect<ReadonlyArray<GivenUp<A>>, E, R> => {
-  const attempt = (part: Batch<A>) =>
-    Effect.retry(sink(part), Schedule.intersect(settings.retry, Schedule.recurs(settings.maxRetryAttempts)))
-  const deliver = (part: Batch<A>): Effect.Effect<ReadonlyArray<GivenUp<A>>, E, R> =>
-    attempt(part).pipe(
-      Effect.as(noRecords as ReadonlyArray<GivenUp<A>>),
-      Effect.catchAll((error) => Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const message = error instanceof Error ? error.message : String(error)
-        if (canGiveUp && settings.maxRecordAge !== Infinity) {
-          const tooOld = (r: StreamRecord<A>) =>
-            r.approximateArrivalTimestamp !== undefined && now - r.approximateArrivalTimestamp.getTime() > settings.maxRecordAge
-          const old = part.records.filter(tooOld)
-          if (old.length > 0) {
-            const given = old.map((record) => ({ record, message: `older than maxRecordAge after the sink failed: ${message}` }))
-            const young = part.records.filter((r) => !tooOld(r))
-            return young.length === 0 ? Effect.succeed(given) : Effect.map(deliver({ ...part, records: young }), (rest) => [...given, ...rest])
-          }
-        }
-        if (settings.bisect && part.records.length > 1) {
-          const middle = Math.ceil(part.records.length / 2)
-          return Effect.zipWith(
-            deliver({ ...part, records: part.records.slice(0, middle) }),
-            Effect.suspend(() => deliver({ ...part, records: part.records.slice(middle) })),
-            (a, b) => [...a, ...b]
-          )
-        }
-        return canGiveUp ? Effect.succeed(part.records.map((record) => ({ record, message }))) : Effect.fail(error)
-      }))
-    )
-  return deliver(batch)
-}
-
-/** A record the sink could not take, with its last error's message. */
-interface GivenUp<A> {
-  readonly record: StreamRecord<A>
-  readonly message: string
-}
+    poisoned.map(([r, error]) => deadLetter(origin, r, r.data, { kind: "decode", message: error.message, attempts: 1 }, now)))
 
 /** Records the sink gave up on, as dead letters: the raw record each came from (by shard and sequence number). */
 const sinkDeadLetters = <A>(
-  streamName: string,
+  origin: Origin,
   raw: ReadonlyArray<KinesisRecord>,
-  failed: ReadonlyArray<GivenUp<A>>,
-  attempts: number
+  failed: ReadonlyArray<GivenUp<A>>
 ) =>
   Effect.map(Clock.currentTimeMillis, (now) => {
     const byPosition = new Map(raw.map((r) => [`${r.shardId}/${r.sequenceNumber}`, r]))
-    return failed.map(({ record, message }) =>
+    return failed.map(({ attempts, message, record }) =>
       // A result of an aggregating operator has no bytes of its own: what it carries is its latest record's.
-      deadLetter(streamName, record, byPosition.get(`${record.shardId}/${record.sequenceNumber}`)?.data ?? new Uint8Array(0), { kind: "sink", message, attempts }, now))
+      deadLetter(origin, record, byPosition.get(`${record.shardId}/${record.sequenceNumber}`)?.data ?? new Uint8Array(0), { kind: "sink", message, attempts }, now))
   })
 
 const noStates: ReadonlyMap<string, Uint8Array> = new Map()
