@@ -167,12 +167,12 @@ describe("options are checked before anything starts", () => {
 })
 
 describe("a stream that does not exist", () => {
-  it.live("fails with KinesisResourceNotFound naming the stream", () =>
+  it.live("fails at start with InvalidOption naming the stream, before any shard is listed or read", () =>
     Effect.gen(function* () {
       const { calls, error } = yield* start({ ...base, streamName: "no-such-stream" })
-      expect(error).toMatchObject({ _tag: "KinesisResourceNotFound", operation: "ListShards", streamName: "no-such-stream" })
+      expect(error).toMatchObject({ _tag: "InvalidOption", option: "streamName" })
       expect((error as Error).message).toContain("no-such-stream")
       // Not retried: a missing stream does not appear by waiting.
-      expect(calls.map((c) => `${c.operation}:${c.outcome}`)).toEqual(["ListShards:failed"])
+      expect(calls.map((c) => `${c.operation}:${c.outcome}`)).toEqual(["DescribeStreamSummary:failed"])
     }))
 })

@@ -56,7 +56,7 @@ const injectedCount = (calls: ReadonlyArray<RecordedCall>) => calls.filter((c) =
 describe("Faults from a plan: kinds", () => {
   const errorKinds: ReadonlyArray<readonly [FaultKind, Record<string, unknown>]> = [
     [{ _tag: "Throttle" }, { _tag: "KinesisThrottled", errorName: "ProvisionedThroughputExceededException" }],
-    [{ _tag: "AccessDenied" }, { _tag: "KinesisRequestError", errorName: "AccessDeniedException", retryable: false }],
+    [{ _tag: "AccessDenied" }, { _tag: "KinesisAccessDenied", errorName: "AccessDeniedException", kind: "AccessDenied" }],
     [{ _tag: "InternalFailure" }, { _tag: "KinesisRequestError", errorName: "InternalFailureException", retryable: true }],
     [{ _tag: "ServiceUnavailable" }, { _tag: "KinesisRequestError", errorName: "ServiceUnavailableException", retryable: true }],
     [{ _tag: "AwsError", name: "KMSThrottlingException" }, { _tag: "KinesisThrottled", errorName: "KMSThrottlingException" }],

@@ -23,7 +23,7 @@ describe("fromAwsError maps AWS exceptions by name, once", () => {
     [new ExpiredIteratorException({ message: "expired", ...metadata }), "ExpiredIterator"],
     [new ResourceNotFoundException({ message: "no such stream", ...metadata }), "KinesisResourceNotFound"],
     [new InvalidArgumentException({ message: "bad", ...metadata }), "KinesisRequestError"],
-    [new AccessDeniedException({ message: "denied", ...metadata }), "KinesisRequestError"]
+    [new AccessDeniedException({ message: "denied", ...metadata }), "KinesisAccessDenied"]
   ])("%s -> %s, naming stream and shard", (cause, tag) => {
     const error = fromAwsError("GetRecords", target, cause)
     expect(error._tag).toBe(tag)
@@ -42,7 +42,7 @@ describe("fromAwsError maps AWS exceptions by name, once", () => {
       ["KinesisRequestError", true],
       ["KinesisRequestError", true],
       ["KinesisRequestError", false],
-      ["KinesisRequestError", false]
+      ["KinesisAccessDenied", undefined]
     ])
     expect(refused.message).toContain("ECONNREFUSED")
   })

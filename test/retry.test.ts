@@ -7,7 +7,7 @@ import {
   KinesisResourceNotFound,
   KinesisThrottled
 } from "../src/kinesis/index.js"
-import { backoff, isRetryable, RetryPolicy, type RetrySchedule } from "../src/retry/index.js"
+import { backoff, isRetryable, retryKinesis, RetryPolicy, type RetrySchedule } from "../src/retry/index.js"
 
 const throttled = new KinesisThrottled({
   operation: "GetRecords",
@@ -41,7 +41,9 @@ const stepDelays = (schedule: RetrySchedule, steps: number) =>
 const attemptTimes = (
   schedule: RetrySchedule,
   error: KinesisError = throttled,
-  within: Duration.DurationInput = "1 hour"
+  within: Duration.DurationInput = "1 hour",
+  retry: (call: Effect.Effect<never, KinesisError>) => Effect.Effect<never, KinesisError> = (call) =>
+    Effect.retry(call, { schedule, while: isRetryable })
 ) =>
   Effect.gen(function* () {
     const times: Array<number> = []
@@ -49,7 +51,7 @@ const attemptTimes = (
       times.push(now)
       return Effect.fail(error)
     })
-    const fiber = yield* Effect.fork(Effect.retry(call, { schedule, while: isRetryable }))
+    const fiber = yield* Effect.fork(retry(call))
     yield* TestClock.adjust(within)
     const outcome = yield* Effect.flip(Fiber.join(fiber))
     expect(outcome).toBe(error)
@@ -180,5 +182,21 @@ describe("isRetryable", () => {
       expect(retried).toHaveLength(4)
       // Not a retry schedule's concern, but the base case: spaced retries keep going while it lasts.
       expect(yield* attemptTimes(Schedule.recurs(2), throttled)).toHaveLength(3)
+    }))
+})
+
+describe("retryKinesis with a single schedule", () => {
+  it.effect("retries one class of error exactly as Effect.retry with while: isRetryable does", () =>
+    Effect.gen(function* () {
+      const schedule = backoff({ base: "100 millis", cap: "300 millis", maxRetries: 4, jitter: false })
+      for (const error of [throttled, requestError(true), requestError(false)]) {
+        const plain = yield* attemptTimes(schedule, error)
+        const byClass = yield* attemptTimes(schedule, error, "1 hour", retryKinesis(schedule))
+        expect(byClass).toEqual(plain)
+      }
+      expect(yield* attemptTimes(schedule, throttled, "1 hour", retryKinesis(schedule))).toEqual([0, 100, 300, 600, 900])
+      // Unlike isRetryable, an expired iterator is retried too (by the caller that renews it).
+      const expired = new ExpiredIterator({ cause: "test" })
+      expect(yield* attemptTimes(schedule, expired, "1 hour", retryKinesis(schedule))).toHaveLength(5)
     }))
 })

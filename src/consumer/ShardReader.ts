@@ -1,8 +1,9 @@
 import type { _Record } from "@aws-sdk/client-kinesis"
-import { Clock, Duration, Effect, Queue, Schedule, Stream, Take } from "effect"
+import { Clock, Duration, Effect, Queue, Stream, Take } from "effect"
 import { durationOption, integerOption, type InvalidOption } from "../config/index.js"
 import { Kinesis, type KinesisApi, type KinesisError } from "../kinesis/index.js"
-import { isRetryable, RetryPolicy, type RetrySchedule } from "../retry/index.js"
+import { RetryPolicy, type RetryOption, retryKinesis } from "../retry/index.js"
+import { retryOption } from "../retry/retryKinesis.js"
 import { makePrefetchBudget, type PrefetchBudget } from "./PrefetchBudget.js"
 import { iteratorRequest, ShardPosition } from "./ShardPosition.js"
 
@@ -43,8 +44,18 @@ export interface ShardReaderOptions {
   readonly maxPrefetchBytes?: number
   /** Cap on the read rate of one shard, in records per second. Default: none. */
   readonly maxRecordsPerSecond?: number
-  /** Retries for throttling, transient faults and expired iterators. Default {@link RetryPolicy.default}. */
-  readonly retry?: RetrySchedule
+  /**
+   * Retries for throttling, transient faults and expired iterators: one schedule for each class
+   * (counted separately), or one per class with {@link RetryPolicy.byClass}. An expired iterator
+   * is always renewed and retried once at once; only further expiries in a row use the
+   * `expiredIterator` schedule. Default {@link RetryPolicy.default}.
+   *
+   * @example
+   * ```ts
+   * const options: ShardReaderOptions = { retry: RetryPolicy.byClass({ throttled: RetryPolicy.patient }) }
+   * ```
+   */
+  readonly retry?: RetryOption
 }
 
 /** What to read: a stream's shard from a position. */
@@ -62,7 +73,8 @@ export interface ShardReaderSettings {
   readonly maxPrefetchRecords: number
   readonly maxPrefetchBytes: number
   readonly maxRecordsPerSecond: number | undefined
-  readonly retry: RetrySchedule
+  /** Also what `listShards` takes, so listing a stream retries like reading it. */
+  readonly retry: RetryOption
 }
 
 const minPollDelay = Duration.millis(200)
@@ -81,7 +93,7 @@ export const resolveReaderOptions = (
       options.maxRecordsPerSecond === undefined
         ? Effect.succeed(undefined)
         : integerOption("maxRecordsPerSecond", options.maxRecordsPerSecond, 0, 1),
-    retry: Effect.succeed(options.retry ?? RetryPolicy.default)
+    retry: retryOption("retry", options.retry, RetryPolicy.default)
   })
 
 /**
@@ -157,7 +169,7 @@ const pollShard = (
         ...iteratorRequest(resumePosition())
       })
     ).pipe(
-      Effect.retry({ schedule: settings.retry, while: isRetryable }),
+      retryKinesis(settings.retry),
       Effect.map((out) => out.ShardIterator ?? undefined)
     )
 
@@ -178,16 +190,21 @@ const pollShard = (
         )
       )
     // Retries of GetRecords never come faster than the 5 calls/s a shard allows.
-    const getRecordsRetry = Schedule.intersect(settings.retry, Schedule.spaced(minPollDelay))
+    const retryGetRecords = retryKinesis(settings.retry, { spacing: minPollDelay })
     const getRecords = (limit: number) =>
-      attempt(limit).pipe(
-        // An expiry is routine after a long pause, not a fault: one fresh try whatever the policy.
-        Effect.catchTag("ExpiredIterator", () => Effect.zipRight(Effect.sleep(minPollDelay), attempt(limit))),
-        Effect.retry({
-          schedule: getRecordsRetry,
-          while: (e) => e._tag === "ExpiredIterator" || isRetryable(e)
-        })
-      )
+      Effect.suspend(() => {
+        let quickRetried = false
+        return attempt(limit).pipe(
+          // An expiry is routine after a long pause, not a fault: one fresh try whatever the policy.
+          // Further expiries of this call step the expiredIterator schedule.
+          Effect.catchTag("ExpiredIterator", (expired) => {
+            if (quickRetried) return Effect.fail(expired)
+            quickRetried = true
+            return Effect.zipRight(Effect.sleep(minPollDelay), attempt(limit))
+          }),
+          retryGetRecords
+        )
+      })
 
     let nextCallAt = 0
     let endedEmitted = false

@@ -1,7 +1,7 @@
 import type { Shard } from "@aws-sdk/client-kinesis"
 import { Effect } from "effect"
 import { Kinesis, type KinesisError } from "../kinesis/index.js"
-import { isRetryable, RetryPolicy, type RetrySchedule } from "../retry/index.js"
+import { RetryPolicy, type RetryOption, retryKinesis } from "../retry/index.js"
 
 /** A shard as shardline uses it: its id, lineage and whether it is closed (has an ending sequence number). */
 export interface ShardInfo {
@@ -22,10 +22,18 @@ const toShardInfo = (shard: Shard): ShardInfo => ({
   closed: shard.SequenceNumberRange?.EndingSequenceNumber !== undefined
 })
 
-/** Lists every shard of a stream, following ListShards pages, retrying throttles with `retry`. */
+/**
+ * Lists every shard of a stream, following ListShards pages, retrying each page's call with
+ * `retry` (a schedule for every error class, or one per class).
+ *
+ * @example
+ * ```ts
+ * const shards = yield* listShards("orders", RetryPolicy.byClass({ throttled: RetryPolicy.patient }))
+ * ```
+ */
 export const listShards = (
   streamName: string,
-  retry: RetrySchedule = RetryPolicy.default
+  retry: RetryOption = RetryPolicy.default
 ): Effect.Effect<ReadonlyArray<ShardInfo>, KinesisError, Kinesis> =>
   Effect.gen(function* () {
     const kinesis = yield* Kinesis
@@ -36,7 +44,7 @@ export const listShards = (
       const input = nextToken === undefined ? { StreamName: streamName } : { NextToken: nextToken }
       const page = yield* kinesis
         .listShards(input, { streamName })
-        .pipe(Effect.retry({ schedule: retry, while: isRetryable }))
+        .pipe(retryKinesis(retry))
       for (const shard of page.Shards ?? []) shards.push(toShardInfo(shard))
       nextToken = page.NextToken
     } while (nextToken !== undefined)

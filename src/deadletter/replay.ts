@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import { Kinesis, type KinesisError } from "../kinesis/index.js"
-import { isRetryable, RetryPolicy, type RetrySchedule } from "../retry/index.js"
+import { RetryPolicy, type RetryOption, retryKinesis, scheduleFor } from "../retry/index.js"
 import { DeadLetterError, type DeadLetterRecord } from "./DeadLetter.js"
 import { readDeadLetters } from "./FileDeadLetter.js"
 
@@ -16,8 +16,11 @@ export interface ReplayOptions {
   readonly streamName: string
   /** Only the dead letters this keeps. Default all. */
   readonly filter?: (letter: DeadLetterRecord) => boolean
-  /** Retries of throttled calls and of entries PutRecords refused. Default {@link RetryPolicy.default}. */
-  readonly retry?: RetrySchedule
+  /**
+   * Retries of failed PutRecords calls (by error class) and of entries PutRecords refused (with
+   * the `throttled` class's schedule: refusals are mostly throughput limits). Default {@link RetryPolicy.default}.
+   */
+  readonly retry?: RetryOption
 }
 
 /** Groups records into PutRecords calls within the entry and byte limits. */
@@ -53,11 +56,12 @@ export const replay = (options: ReplayOptions): Effect.Effect<{ readonly replaye
     const kinesis = yield* Kinesis
     const letters = (yield* readDeadLetters(options.path)).filter(options.filter ?? (() => true))
     const retry = options.retry ?? RetryPolicy.default
+    const refusedRetry = scheduleFor(retry, "throttled")
     const put = (batch: ReadonlyArray<DeadLetterRecord>): Effect.Effect<void, DeadLetterError | KinesisError> =>
       kinesis
         .putRecords({ StreamName: options.streamName, Records: batch.map((l) => ({ PartitionKey: l.partitionKey, Data: l.data })) })
         .pipe(
-          Effect.retry({ schedule: retry, while: isRetryable }),
+          retryKinesis(retry),
           Effect.flatMap((out) => {
             const refused = batch.filter((_, i) => out.Records?.[i]?.ErrorCode !== undefined)
             return refused.length === 0
@@ -74,7 +78,7 @@ export const replay = (options: ReplayOptions): Effect.Effect<{ readonly replaye
             if (e._tag === "DeadLetterError" && Array.isArray(e.cause)) pending = e.cause as ReadonlyArray<DeadLetterRecord>
           })
         ),
-        Effect.retry({ schedule: retry, while: (e) => e._tag === "DeadLetterError" && Array.isArray(e.cause) })
+        Effect.retry({ schedule: refusedRetry, while: (e) => e._tag === "DeadLetterError" && Array.isArray(e.cause) })
       )
     }
     return { replayed: letters.length }

@@ -30,7 +30,7 @@ import {
 } from "@aws-sdk/client-kinesis"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import { Config, type ConfigError, Context, Effect, Layer, Option, Redacted, type Scope } from "effect"
-import { type CallTarget, fromAwsError, type KinesisError, type KinesisOperation } from "./errors.js"
+import { type CallTarget, type ClientContext, fromAwsError, type KinesisError, type KinesisOperation } from "./errors.js"
 
 /** A call's output without the SDK's response metadata. */
 type Out<T> = Omit<T, "$metadata">
@@ -174,14 +174,64 @@ export const targetOf = (input: { StreamName?: string | undefined; ShardId?: str
   shardId: input.ShardId
 })
 
+/** Whether the service answered: a success, or an exception it sent (network errors have no status). */
+const answered = (cause: unknown): boolean => {
+  const status = (cause as { $metadata?: { httpStatusCode?: unknown } } | null)?.$metadata?.httpStatusCode
+  return typeof status === "number"
+}
+
+const showEndpoint = (endpoint: unknown): string | undefined => {
+  if (typeof endpoint === "string") return endpoint
+  if (endpoint instanceof URL) return endpoint.href
+  const e = endpoint as { protocol?: unknown; hostname?: unknown; port?: unknown; path?: unknown } | null
+  if (typeof e !== "object" || e === null || typeof e.hostname !== "string") return undefined
+  const protocol = typeof e.protocol === "string" ? e.protocol : "https:"
+  const port = typeof e.port === "number" || typeof e.port === "string" ? `:${e.port}` : ""
+  const path = typeof e.path === "string" && e.path !== "/" ? e.path : ""
+  return `${protocol}${protocol.endsWith(":") ? "" : ":"}//${e.hostname}${port}${path}`
+}
+
+/** Resolves a config value that may be a provider; undefined if it is absent or fails. */
+const settle = (value: unknown): Effect.Effect<unknown> =>
+  typeof value === "function"
+    ? Effect.tryPromise(async () => (value as () => unknown)()).pipe(Effect.orElseSucceed(() => undefined))
+    : Effect.succeed(value)
+
+/** The client's region and endpoint override, read only when a call failed; never fails itself. */
+const settingsOf = (client: KinesisClient): Effect.Effect<Pick<ClientContext, "region" | "endpoint">> =>
+  Effect.suspend(() =>
+    Effect.all({ region: settle(client.config.region), endpoint: settle(client.config.endpoint) }).pipe(
+      Effect.map(({ endpoint, region }) => ({
+        region: typeof region === "string" && region !== "" ? region : undefined,
+        endpoint: showEndpoint(endpoint)
+      }))
+    )
+  ).pipe(Effect.orElseSucceed(() => ({ region: undefined, endpoint: undefined })))
+
 /** Wraps an SDK client as the service; exported for users who already own a client. */
 export const fromClient = (client: KinesisClient): KinesisApi => {
+  // Once the service has answered, this endpoint is known right: later connection errors are blips.
+  let reached = false
   const call = <A>(
     operation: KinesisOperation,
     target: CallTarget,
     send: (signal: AbortSignal) => Promise<A>
   ): Effect.Effect<A, KinesisError> =>
-    Effect.tryPromise({ try: send, catch: (cause) => fromAwsError(operation, target, cause) })
+    Effect.tryPromise({
+      try: (signal) =>
+        send(signal).then((out) => {
+          reached = true
+          return out
+        }),
+      catch: (cause) => cause
+    }).pipe(
+      Effect.catchAll((cause) => {
+        if (answered(cause)) reached = true
+        const wasReached = reached
+        return Effect.flatMap(settingsOf(client), (settings) =>
+          Effect.fail(fromAwsError(operation, target, cause, { ...settings, reached: wasReached })))
+      })
+    )
 
   return {
     createStream: (input) =>

@@ -4,10 +4,15 @@
  * @module
  */
 export { fromClient, Kinesis, type KinesisApi, type KinesisOptions, kinesisOptionsConfig } from "./Kinesis.js"
+export { verifyStream } from "./verifyStream.js"
 export {
+  type AccessDeniedKind,
   type CallTarget,
+  type ClientContext,
   ExpiredIterator,
   fromAwsError,
+  KinesisAccessDenied,
+  KinesisConfigError,
   type KinesisError,
   type KinesisOperation,
   KinesisRequestError,

@@ -16,7 +16,7 @@ import {
   type ShardReaderSettings
 } from "../consumer/index.js"
 import { type LeaseCoordinationOptions, resolveCoordination } from "../coordinator/index.js"
-import type { Kinesis, KinesisError } from "../kinesis/index.js"
+import { type Kinesis, type KinesisError, verifyStream } from "../kinesis/index.js"
 import type { LeaseStore, LeaseStoreError } from "../lease/index.js"
 import type { LeaseSession } from "../coordinator/index.js"
 import type { StoredState } from "../state/StateRuntime.js"
@@ -111,7 +111,7 @@ export interface SourceRun<A> {
 }
 
 /** Why a source could not start. */
-export type SourceStartError = CheckpointError | LeaseStoreError | KinesisError
+export type SourceStartError = CheckpointError | LeaseStoreError | KinesisError | InvalidOption
 
 /** A source with its options checked, ready to start; `R` is where it keeps positions (CheckpointStore or LeaseStore). */
 export interface ResolvedSource<A, R = CheckpointStore | LeaseStore> {
@@ -159,10 +159,12 @@ export const resolveKinesisSource = <A>(
     if (leases !== undefined && wanted !== undefined) {
       return yield* new InvalidOption({ option: "shardIds", given: JSON.stringify(options.shardIds), expected: "no shardIds with leases (the lease table decides who reads which shard)" })
     }
+    // A stream that is not there (or a region, endpoint or credentials that do not work) fails here, before anything starts.
+    const verified = verifyStream(streamName, reader.retry)
     const start: ResolvedSource<A>["start"] =
       leases === undefined
-        ? ({ stateful }) => startCheckpointed({ scope, codec, reader, startAt, wanted, stateful })
-        : () => startLeased({ scope, codec, reader, startAt, settings: leases })
+        ? ({ stateful }) => Effect.zipRight(verified, startCheckpointed({ scope, codec, reader, startAt, wanted, stateful }))
+        : () => Effect.zipRight(verified, startLeased({ scope, codec, reader, startAt, settings: leases }))
     return { scope, batchInterval, maxBatchRecords, start }
   })
 

@@ -180,10 +180,12 @@ const make = <A, E, R, E2 = never, R2 = never>(
 
     const recordingSink = (batch: Batch<A>) =>
       Effect.gen(function* () {
-        yield* sink(batch)
+        // The sink's answer goes back: it may report failed records (Pipeline.batchItemFailures).
+        const answer = yield* sink(batch)
         seen.push(batch)
         if (current !== undefined) current.completed++
         yield* crashPoint("sink", batch.checkpoints.size > 0)
+        return answer
       })
 
     const start: Effect.Effect<void> = Effect.gen(function* () {

@@ -32,7 +32,7 @@ export interface FaultPlanArbitraryOptions {
   readonly maxCallIndex?: number
   /** Longest `Latency`. Default 2000 ms. */
   readonly maxLatencyMs?: number
-  /** Longest `Timeout`. Default 5000 ms. */
+  /** Longest `Timeout`, and latest `ConnectionReset`. Default 5000 ms. */
   readonly maxTimeoutMs?: number
 }
 
@@ -72,6 +72,10 @@ const kindOf = (tag: FaultKindTag, o: Required<FaultPlanArbitraryOptions>): fc.A
       return fc.record({ afterMs: fc.integer({ min: 0, max: o.maxTimeoutMs }), lostResponse: fc.boolean() }).map((
         { afterMs, lostResponse }
       ) => ({ _tag: tag, afterMs, ...(lostResponse ? { lostResponse } : {}) }))
+    case "ConnectionReset":
+      return fc.record({ afterMs: fc.integer({ min: 0, max: o.maxTimeoutMs }), reachedService: fc.boolean() }).map((
+        { afterMs, reachedService }
+      ) => ({ _tag: tag, afterMs, ...(reachedService ? { reachedService } : {}) }))
     case "AwsError":
       return fc.constantFrom(...awsErrors).map((e) => ({ _tag: tag, ...e }))
     case "FailedPutEntries":

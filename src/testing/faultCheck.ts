@@ -36,6 +36,9 @@ const rateOf = (option: string, value: unknown): Check =>
 const millisOf = (option: string, value: unknown): Check =>
   typeof value === "number" && Number.isFinite(value) && value >= 0 ? undefined : bad(option, value, "milliseconds >= 0")
 
+const optionalBoolean = (option: string, value: unknown): Check =>
+  value === undefined || typeof value === "boolean" ? undefined : bad(option, value, "a boolean")
+
 const indexList = (option: string, value: unknown): Check => {
   if (!Array.isArray(value)) return bad(option, value, "an array of whole numbers >= 0")
   for (const [i, n] of value.entries()) {
@@ -50,10 +53,9 @@ const checkKind = (path: string, kind: Record<string, unknown>): Check => {
     case "Latency":
       return millisOf(`${path}.ms`, kind.ms)
     case "Timeout":
-      if (kind.lostResponse !== undefined && typeof kind.lostResponse !== "boolean") {
-        return bad(`${path}.lostResponse`, kind.lostResponse, "a boolean")
-      }
-      return millisOf(`${path}.afterMs`, kind.afterMs)
+      return optionalBoolean(`${path}.lostResponse`, kind.lostResponse) ?? millisOf(`${path}.afterMs`, kind.afterMs)
+    case "ConnectionReset":
+      return optionalBoolean(`${path}.reachedService`, kind.reachedService) ?? millisOf(`${path}.afterMs`, kind.afterMs)
     case "AwsError":
       if (typeof kind.name !== "string" || kind.name === "") return bad(`${path}.name`, kind.name, "an exception name")
       return kind.fault === undefined || kind.fault === "client" || kind.fault === "server"

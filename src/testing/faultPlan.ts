@@ -36,6 +36,10 @@ export type FailedEntries = "one" | ReadonlyArray<number> | { readonly rate: num
  * - `Timeout`: after `afterMs` the call fails with the SDK's `TimeoutError` (retryable). Without
  *   `lostResponse` the request never reached the service; with it the service carried the call
  *   out and only the response was lost: a PutRecord "failed" this way has written its record.
+ * - `ConnectionReset`: `afterMs` after the call started the connection drops, and the call fails
+ *   as the SDK's node handler fails on a reset socket (code `ECONNRESET`, retryable). Without
+ *   `reachedService` the request never reached the service; with it the service carried the call
+ *   out and only the answer was lost, as with `Timeout.lostResponse`.
  * - `FailedPutEntries`: PutRecords only; the chosen entries come back with `errorCode` and are not
  *   written, the others are.
  */
@@ -48,6 +52,7 @@ export type FaultKind =
   | { readonly _tag: "AwsError"; readonly name: string; readonly fault?: "client" | "server" }
   | { readonly _tag: "Latency"; readonly ms: number }
   | { readonly _tag: "Timeout"; readonly afterMs: number; readonly lostResponse?: boolean }
+  | { readonly _tag: "ConnectionReset"; readonly afterMs: number; readonly reachedService?: boolean }
   | { readonly _tag: "FailedPutEntries"; readonly entries: FailedEntries; readonly errorCode?: PutEntryErrorCode }
 
 /** The name of a fault kind, e.g. `"Throttle"`. */
@@ -63,6 +68,7 @@ export const faultKindTags: ReadonlyArray<FaultKindTag> = [
   "AwsError",
   "Latency",
   "Timeout",
+  "ConnectionReset",
   "FailedPutEntries"
 ]
 
@@ -158,6 +164,14 @@ export const errorOf = (
       const cause = new Error(`${injected}: ${lost ? "no response" : "no connection"} within ${kind.afterMs} ms`)
       return fail(Object.assign(cause, { name: "TimeoutError", ...(lost ? { code: "ETIMEDOUT" } : {}) }))
     }
+    case "ConnectionReset": {
+      // What node's http client rejects with when the peer resets the socket before an answer.
+      const where = kind.reachedService === true
+        ? "the service carried the call out, its answer was lost"
+        : "the request never reached the service"
+      const cause = new Error(`${injected}: socket hang up after ${kind.afterMs} ms (${where})`)
+      return fail(Object.assign(cause, { code: "ECONNRESET" }))
+    }
   }
 }
 
@@ -171,7 +185,16 @@ export const kindOfError = (error: KinesisError): FaultKind => {
     case "KinesisResourceNotFound":
       return { _tag: "AwsError", name: "ResourceNotFoundException" }
     case "KinesisRequestError":
+      // A rule's error fails the call at once, before it is sent.
+      if (error.errorName === "ECONNRESET") return { _tag: "ConnectionReset", afterMs: 0 }
       return { _tag: "AwsError", name: error.errorName, fault: error.retryable ? "server" : "client" }
+    default: {
+      // KinesisAccessDenied, KinesisConfigError and any tag added later; by tag name, so this
+      // file builds whichever of them src/kinesis has.
+      const other = error as { readonly _tag: string; readonly errorName?: unknown }
+      if (other._tag === "KinesisAccessDenied") return { _tag: "AccessDenied" }
+      return { _tag: "AwsError", name: typeof other.errorName === "string" ? other.errorName : other._tag }
+    }
   }
 }
 

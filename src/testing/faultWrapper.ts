@@ -38,6 +38,20 @@ const partialPut = (api: KinesisApi, input: PutRecordsCommandInput, fault: Faile
   })
 }
 
+/** The request never left: the call fails `afterMs` after it started. */
+const failAfter = <A, E>(afterMs: number, fail: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  afterMs > 0 ? Effect.zipRight(Effect.sleep(Duration.millis(afterMs)), fail) : fail
+
+/** The service gets the call; the caller fails at `afterMs` whatever the answer, which is dropped. */
+const answerLost = <A, E, X>(run: Effect.Effect<X, unknown>, afterMs: number, fail: Effect.Effect<A, E>) =>
+  Effect.flatMap(Clock.currentTimeMillis, (start) =>
+    Effect.exit(run).pipe(
+      Effect.timeoutOption(Duration.millis(afterMs)),
+      Effect.zipRight(Clock.currentTimeMillis),
+      Effect.flatMap((now) => Effect.sleep(Duration.millis(Math.max(0, start + afterMs - now)))),
+      Effect.zipRight(fail)
+    ))
+
 const keyOf = (operation: string, streamName: string | undefined, shardId: string | undefined) =>
   JSON.stringify([operation, streamName ?? null, shardId ?? null])
 
@@ -137,18 +151,11 @@ export const wrapRules = (api: KinesisApi, rules: ReadonlyArray<FaultRule>): Eff
                 return failEntries === undefined
                   ? Effect.dieMessage(`Faults: FailedPutEntries applies to PutRecords, not ${operation}`)
                   : failEntries(kind)
-              case "Timeout": {
-                const timeout = Duration.millis(kind.afterMs)
+              case "Timeout":
+              case "ConnectionReset": {
                 const fail = inject(error ?? errorOf(kind, operation, target))
-                if (kind.lostResponse !== true) return Effect.zipRight(Effect.sleep(timeout), fail)
-                // The service gets the call; the caller gives up at `afterMs` whatever the answer.
-                return Effect.flatMap(Clock.currentTimeMillis, (start) =>
-                  Effect.exit(run).pipe(
-                    Effect.timeoutOption(timeout),
-                    Effect.zipRight(Clock.currentTimeMillis),
-                    Effect.flatMap((now) => Effect.sleep(Duration.millis(Math.max(0, start + kind.afterMs - now)))),
-                    Effect.zipRight(fail)
-                  ))
+                const reached = kind._tag === "Timeout" ? kind.lostResponse === true : kind.reachedService === true
+                return reached ? answerLost(run, kind.afterMs, fail) : failAfter(kind.afterMs, fail)
               }
               default:
                 return inject(error ?? errorOf(kind, operation, target))

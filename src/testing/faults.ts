@@ -97,8 +97,9 @@ function layer(faults: FaultPlan | ReadonlyArray<FaultRule>): FaultsLayer<Invali
 }
 
 /**
- * Fault injection and a call log for the Kinesis service, for tests of retries, iterator
- * renewal and back-pressure. Faults come as rules (functions) or as a {@link FaultPlan} (data).
+ * Fault injection and a call log for the Kinesis service, for tests of retries, dropped
+ * connections, iterator renewal and back-pressure. Faults come as rules (functions) or as a
+ * {@link FaultPlan} (data).
  *
  * @example
  * ```ts
