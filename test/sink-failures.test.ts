@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Data, Effect, Schedule } from "effect"
-import { type Batch, Codec, DeadLetter, Pipeline, readDeadLetters } from "../src/index.js"
+import { type Batch, Codec, DeadLetter, type DeadLetterRecord, Pipeline, readDeadLetters } from "../src/index.js"
 import { PipelineTest } from "../src/testing/index.js"
 
 const encoder = new TextEncoder()
@@ -105,5 +105,38 @@ describe("a failing sink, Lambda-style", () => {
       // v0 and v1 were the first half: v0 went through after its split, v1 never did, and v2 was never tried.
       expect(accepted).toEqual(["v0"])
       expect([...(yield* test.checkpoints).values()]).toEqual([{ _tag: "Sequence", sequenceNumber: placed[0]!.sequenceNumber, subSequenceNumber: 0 }])
+    }))
+
+  it.scoped("onFailure names the destination for what the sink gives up; the run's DeadLetter service keeps the records that do not decode", () =>
+    Effect.gen(function* () {
+      const sinkLetters: Array<DeadLetterRecord> = []
+      const decodeLetters: Array<DeadLetterRecord> = []
+      const { accepted, sink } = pickySink("v2")
+      const test = yield* PipelineTest.make(pipeline, sink, {
+        shardCount: 1,
+        onSinkError: {
+          bisectBatchOnError: true,
+          onFailure: DeadLetter.layerFunction("sink-failures", (records) => Effect.sync(() => void sinkLetters.push(...records)))
+        }
+      }).pipe(Effect.provide(DeadLetter.layerFunction("poison", (records) => Effect.sync(() => void decodeLetters.push(...records)))))
+      yield* test.put([...["v0", "v1", "v2", "v3"].map((v) => encoder.encode(v)), new Uint8Array([0xff])].map((data) => ({ partitionKey: "k", data })))
+      yield* test.drain({ maxIntervals: 20 })
+      expect(accepted.sort()).toEqual(["v0", "v1", "v3"])
+      expect(sinkLetters.map((l) => [l.reason.kind, new TextDecoder().decode(l.data)])).toEqual([["sink", "v2"]])
+      expect(decodeLetters.map((l) => [l.reason.kind, [...l.data]])).toEqual([["decode", [0xff]]])
+    }))
+
+  it.scoped("onFailure alone (no DeadLetter service) takes the sink's failures, and the records that do not decode", () =>
+    Effect.gen(function* () {
+      const letters: Array<DeadLetterRecord> = []
+      const { accepted, sink } = pickySink("v1")
+      const test = yield* PipelineTest.make(pipeline, sink, {
+        shardCount: 1,
+        onSinkError: { bisectBatchOnError: true, onFailure: DeadLetter.layerFunction("failures", (records) => Effect.sync(() => void letters.push(...records))) }
+      })
+      yield* test.put([encoder.encode("v0"), encoder.encode("v1"), new Uint8Array([0xff])].map((data) => ({ partitionKey: "k", data })))
+      yield* test.drain({ maxIntervals: 20 })
+      expect(accepted).toEqual(["v0"])
+      expect(letters.map((l) => l.reason.kind).sort()).toEqual(["decode", "sink"])
     }))
 })

@@ -1,4 +1,4 @@
-import { Clock, Deferred, Duration, Effect, Either, Fiber, Option, Stream } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Stream } from "effect"
 import type { DecodeError } from "../codec/index.js"
 import { DeadLetter, type DeadLetterRecord } from "../deadletter/index.js"
 import { dual } from "effect/Function"
@@ -91,10 +91,14 @@ export const foreachBatch: {
           Duration.times(source.batchInterval, 10)
         )
         const stopRequested = yield* Deferred.make<void>()
-        const deadLetters = yield* Effect.serviceOption(DeadLetter)
         const sinkErrors = yield* resolveSinkErrors(options.onSinkError)
+        const onFailure = options.onSinkError?.onFailure
+        const failedSinks = onFailure === undefined
+          ? yield* Effect.serviceOption(DeadLetter)
+          : Option.some(Context.get(yield* Layer.build(onFailure), DeadLetter))
+        const deadLetters = Option.orElse(yield* Effect.serviceOption(DeadLetter), () => failedSinks)
         // Records the sink keeps failing on are given up only when asked to, and when there is somewhere to put them.
-        const canGiveUp = options.onSinkError !== undefined && Option.isSome(deadLetters)
+        const canGiveUp = options.onSinkError !== undefined && Option.isSome(failedSinks)
         const stages: Array<StatefulStage> = []
         const operators = yield* self.build({
           batchInterval: Duration.toMillis(source.batchInterval),
@@ -164,8 +168,8 @@ export const foreachBatch: {
                 if (self.perRecord && !state.active) yield* input.commit(checkpointsBefore(draft, delivery.left.records), noStates)
                 return yield* Effect.fail(delivery.left.error)
               }
-              if (delivery.right.length > 0 && Option.isSome(deadLetters)) {
-                yield* deadLetters.value.send(yield* sinkDeadLetters(input.origin, draft.records, delivery.right))
+              if (delivery.right.length > 0 && Option.isSome(failedSinks)) {
+                yield* failedSinks.value.send(yield* sinkDeadLetters(input.origin, draft.records, delivery.right))
                 givenUp = delivery.right.length
               }
             }

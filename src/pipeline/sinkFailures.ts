@@ -1,16 +1,26 @@
-import { Clock, Data, Duration, Effect, Option, Schedule } from "effect"
+import { Clock, Data, Duration, Effect, type Layer, Option, Schedule } from "effect"
 import { Checkpoint } from "../checkpoint/index.js"
+import type { DeadLetter } from "../deadletter/index.js"
+import type { Kinesis } from "../kinesis/index.js"
 import { durationOption, integerOption, type InvalidOption } from "../config/index.js"
 import { backoff, type RetrySchedule } from "../retry/index.js"
 import type { Batch, Draft, Positioned, StreamRecord } from "./Batch.js"
 
 /**
- * Lambda-style handling of a failing sink: retry, bisect, then give the records up to the run's
- * `DeadLetter` service (without one, the run fails with the sink's last error).
+ * Lambda-style handling of a failing sink: retry, bisect, then give the records up to the
+ * `onFailure` destination or the run's `DeadLetter` service (without either, the run fails with
+ * the sink's last error).
  *
  * @example
  * ```ts
- * Pipeline.foreachBatch(sink, { onSinkError: { maxRetryAttempts: 2, bisectBatchOnError: true } })
+ * Pipeline.foreachBatch(sink, {
+ *   onSinkError: {
+ *     maxRetryAttempts: 2,
+ *     bisectBatchOnError: true,
+ *     maxRecordAge: "1 hour",
+ *     onFailure: DeadLetter.layerFile({ path: "failed-orders.jsonl" })
+ *   }
+ * })
  * ```
  */
 export interface SinkErrorOptions {
@@ -28,6 +38,13 @@ export interface SinkErrorOptions {
    * once (no more retries or splits), as Lambda's `MaximumRecordAgeInSeconds` does. Default: no limit.
    */
   readonly maxRecordAge?: Duration.DurationInput
+  /**
+   * Where records the sink gave up on go (Lambda's on-failure destination), e.g.
+   * `DeadLetter.layerFile({ path })`. Default: the run's `DeadLetter` service; with neither, the
+   * run fails with the sink's last error. Records that do not decode go here too when the run has
+   * no `DeadLetter` service.
+   */
+  readonly onFailure?: Layer.Layer<DeadLetter, never, Kinesis>
 }
 
 const BatchItemFailuresTypeId: unique symbol = Symbol.for("shardline/BatchItemFailures")
