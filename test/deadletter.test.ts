@@ -129,6 +129,28 @@ layer(MemoryKinesis.layer({ streams: [{ name: "dlq", shardCount: 1 }, { name: "o
         expect(stored.map((s) => decodeDeadLetter(new TextDecoder().decode(s.data)))).toEqual(sent)
       }))
 
+    it.effect("layerKinesis rides out a throttled PutRecords and puts again only the entries PutRecords refused", () =>
+      Effect.gen(function* () {
+        const memory = yield* MemoryKinesis
+        const before = (yield* readAll("dlq")).length
+        const faulty = yield* Faults.wrap(memory.api, [
+          Faults.throttle("PutRecords", { times: 2 }),
+          (call) => (call.operation === "PutRecords" && call.index === 2 ? { _tag: "FailedPutEntries", entries: [1] } : undefined)
+        ])
+        const sent = Array.from({ length: 4 }, (_, i) => letter(i))
+        yield* sendVia(sent).pipe(
+          Effect.provide(DeadLetter.layerKinesis({ streamName: "dlq", retry: RetryPolicy.aggressive })),
+          Effect.provideService(Kinesis, faulty.api)
+        )
+        const stored = (yield* readAll("dlq")).slice(before)
+        // Each exactly once: the refused entry was put again on its own, after the others.
+        expect(stored.map((s) => (decodeDeadLetter(new TextDecoder().decode(s.data)) as DeadLetterRecord).sequenceNumber)).toEqual(
+          [0, 2, 3, 1].map((i) => sent[i]!.sequenceNumber)
+        )
+        const puts = (yield* faulty.calls).filter((c) => c.operation === "PutRecords")
+        expect(puts.map((c) => c.outcome)).toEqual(["injected", "injected", "ok", "ok"])
+      }))
+
     it.effect("replay puts a file's records back with their keys and bytes, retrying entries PutRecords refused", () =>
       Effect.gen(function* () {
         const path = freshFile()

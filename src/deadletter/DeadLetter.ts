@@ -1,7 +1,9 @@
 import { Context, Data, Effect, Layer } from "effect"
 import { Kinesis, type KinesisError } from "../kinesis/index.js"
+import { type RetryOption, RetryPolicy } from "../retry/index.js"
 import { encodeDeadLetter } from "./jsonl.js"
 import { makeFileDeadLetter, type FileDeadLetterOptions } from "./FileDeadLetter.js"
+import { putEntries } from "./putEntries.js"
 
 /**
  * A record that could not be processed, with everything needed to look at it and to replay it:
@@ -63,8 +65,12 @@ export class DeadLetter extends Context.Tag("shardline/DeadLetter")<DeadLetter, 
    * Puts one record per dead letter into another Kinesis stream: the JSON line as the payload (so
    * the reason travels with the bytes), under the original partition key.
    */
-  static readonly layerKinesis = (options: { readonly streamName: string }): Layer.Layer<DeadLetter, never, Kinesis> =>
-    Layer.effect(DeadLetter, Effect.map(Kinesis, (kinesis) => kinesisDeadLetter(kinesis, options.streamName)))
+  static readonly layerKinesis = (options: {
+    readonly streamName: string
+    /** Retries of throttled or failed puts, and of entries PutRecords refused. Default {@link RetryPolicy.default}. */
+    readonly retry?: RetryOption
+  }): Layer.Layer<DeadLetter, never, Kinesis> =>
+    Layer.effect(DeadLetter, Effect.map(Kinesis, (kinesis) => kinesisDeadLetter(kinesis, options.streamName, options.retry ?? RetryPolicy.default)))
 
   /** Hands dead letters to a function of yours (a queue, a table, an alert). */
   static readonly layerFunction = (
@@ -79,30 +85,19 @@ export class DeadLetter extends Context.Tag("shardline/DeadLetter")<DeadLetter, 
 }
 
 const encoder = new TextEncoder()
-/** PutRecords takes at most 500 entries per call. */
-const PUT_BATCH = 500
 
-const kinesisDeadLetter = (kinesis: Context.Tag.Service<Kinesis>, streamName: string): DeadLetterApi => {
+const kinesisDeadLetter = (kinesis: Context.Tag.Service<Kinesis>, streamName: string, retry: RetryOption): DeadLetterApi => {
   const name = `kinesis:${streamName}`
-  const fail = (reason: string, cause?: unknown) => new DeadLetterError({ destination: name, reason, cause })
-  const putChunk = (records: ReadonlyArray<DeadLetterRecord>) =>
-    kinesis
-      .putRecords({
-        StreamName: streamName,
-        Records: records.map((r) => ({ PartitionKey: r.partitionKey || "dead-letter", Data: encoder.encode(encodeDeadLetter(r)) }))
-      })
-      .pipe(
-        Effect.mapError((e: KinesisError) => fail(e.message, e)),
-        Effect.flatMap((out) =>
-          (out.FailedRecordCount ?? 0) > 0 ? Effect.fail(fail(`${out.FailedRecordCount} of ${records.length} records were refused`)) : Effect.void
-        )
-      )
   return {
     name,
-    send: (records) => {
-      const chunks: Array<ReadonlyArray<DeadLetterRecord>> = []
-      for (let i = 0; i < records.length; i += PUT_BATCH) chunks.push(records.slice(i, i + PUT_BATCH))
-      return Effect.forEach(chunks, putChunk, { discard: true })
-    }
+    send: (records) =>
+      putEntries(
+        kinesis,
+        streamName,
+        records.map((r) => ({ partitionKey: r.partitionKey || "dead-letter", data: encoder.encode(encodeDeadLetter(r)) })),
+        retry,
+        name
+      ).pipe(Effect.catchIf((e): e is KinesisError => e._tag !== "DeadLetterError", (e) =>
+        Effect.fail(new DeadLetterError({ destination: name, reason: e.message, cause: e }))))
   }
 }

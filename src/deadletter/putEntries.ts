@@ -1,0 +1,62 @@
+import { Effect } from "effect"
+import type { KinesisApi, KinesisError } from "../kinesis/index.js"
+import { type RetryOption, retryKinesis, scheduleFor } from "../retry/index.js"
+import { DeadLetterError } from "./DeadLetter.js"
+
+/** One record to put: its partition key and bytes. */
+export interface PutEntry {
+  readonly partitionKey: string
+  readonly data: Uint8Array
+}
+
+/** PutRecords takes at most 500 entries and 5 MiB per call. */
+const MAX_ENTRIES = 500
+const MAX_BYTES = 5 * 1024 * 1024
+
+/** Groups entries into PutRecords calls within the entry and byte limits, in order. */
+const chunk = <T extends PutEntry>(entries: ReadonlyArray<T>): ReadonlyArray<ReadonlyArray<T>> => {
+  const out: Array<Array<T>> = []
+  let current: Array<T> = []
+  let bytes = 0
+  for (const entry of entries) {
+    const size = entry.data.byteLength + Buffer.byteLength(entry.partitionKey)
+    if (current.length > 0 && (current.length === MAX_ENTRIES || bytes + size > MAX_BYTES)) {
+      out.push(current)
+      current = []
+      bytes = 0
+    }
+    current.push(entry)
+    bytes += size
+  }
+  if (current.length > 0) out.push(current)
+  return out
+}
+
+/**
+ * Puts entries into a stream in order, in PutRecords calls within the API limits. A failed call is
+ * retried by error class with `retry`; entries PutRecords refused (only those) with the `throttled`
+ * class's schedule, since refusals are mostly throughput limits. Entries still refused fail with a
+ * {@link DeadLetterError} naming `destination`.
+ */
+export const putEntries = (
+  kinesis: KinesisApi,
+  streamName: string,
+  entries: ReadonlyArray<PutEntry>,
+  retry: RetryOption,
+  destination: string
+): Effect.Effect<void, DeadLetterError | KinesisError> =>
+  Effect.forEach(chunk(entries), (batch) => {
+    // A partial failure is retried for the refused entries only (their order within a key may then change).
+    let pending: ReadonlyArray<PutEntry> = batch
+    const put = Effect.suspend(() =>
+      kinesis.putRecords({ StreamName: streamName, Records: pending.map((e) => ({ PartitionKey: e.partitionKey, Data: e.data })) }).pipe(
+        retryKinesis(retry),
+        Effect.flatMap((out) => {
+          const refused = pending.filter((_, i) => out.Records?.[i]?.ErrorCode !== undefined)
+          if (refused.length === 0) return Effect.void
+          pending = refused
+          return Effect.fail(new DeadLetterError({ destination, reason: `${refused.length} of ${batch.length} records were refused`, cause: refused }))
+        })
+      ))
+    return Effect.retry(put, { schedule: scheduleFor(retry, "throttled"), while: (e) => e._tag === "DeadLetterError" })
+  }, { discard: true })
