@@ -20,43 +20,20 @@ import {
   checkFaultPlan,
   type FaultKind,
   type FaultPlan,
-  type FaultSpec,
   Faults,
   isInjected,
   MemoryKinesis,
   PipelineTest
 } from "../src/testing/index.js"
 import { faultKindTags } from "../src/testing/faultPlan.js"
-import { shard0 } from "./support/faults.js"
+import { expectWrittenTwice, planOf, putOne, setup, shard0, storedIn } from "./support/faults.js"
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
-const planOf = (...faults: ReadonlyArray<FaultSpec>): FaultPlan => ({ seed: 1, faults })
 const reset = (afterMs: number, reachedService?: boolean): FaultKind =>
   reachedService === undefined
     ? { _tag: "ConnectionReset", afterMs }
     : { _tag: "ConnectionReset", afterMs, reachedService }
-
-/** MemoryKinesis with stream "t" (one shard) behind a plan; `memory.api` reads behind the faults. */
-const setup = (plan: FaultPlan) =>
-  Effect.gen(function* () {
-    const memory = yield* MemoryKinesis.make({ streams: [{ name: "t", shardCount: 1 }] })
-    return { memory, ...(yield* Effect.orDie(Faults.wrap(memory.api, plan))) }
-  })
-
-const putOne = (api: KinesisApi, value = "a") =>
-  api.putRecord({ StreamName: "t", PartitionKey: value, Data: encoder.encode(value) })
-
-/** Every record of stream "t", read straight from the service. */
-const storedIn = (api: KinesisApi) =>
-  Effect.gen(function* () {
-    const { ShardIterator } = yield* api.getShardIterator({
-      StreamName: "t",
-      ShardId: shard0,
-      ShardIteratorType: "TRIM_HORIZON"
-    })
-    return ((yield* api.getRecords({ ShardIterator })).Records ?? []).map((r) => decoder.decode(r.Data))
-  }).pipe(Effect.orDie)
 
 describe("ConnectionReset", () => {
   it.effect("drops the connection afterMs into the call: a retryable ECONNRESET, and the request never reached the service", () =>
@@ -83,21 +60,8 @@ describe("ConnectionReset", () => {
 
   it.effect("with reachedService the record is written although the call fails, so a producer's retry writes it twice", () =>
     Effect.gen(function* () {
-      const { api, calls, memory } = yield* setup(planOf({ operation: "PutRecord", kind: reset(1500, true), times: 1 }))
-      const fiber = yield* putOne(api).pipe(
-        Effect.retry({ schedule: Schedule.spaced("1 second"), while: isRetryable }),
-        Effect.fork
-      )
-      yield* TestClock.adjust("1 millis")
-      // In the stream at once, while the caller still waits for an answer that will never come.
-      expect(yield* storedIn(memory.api)).toEqual(["a"])
-      yield* TestClock.adjust("10 seconds")
-      yield* Fiber.join(fiber)
-      expect(yield* storedIn(memory.api)).toEqual(["a", "a"])
-      const log = yield* calls
-      expect(log.map((c) => [c.at, c.outcome])).toEqual([[0, "injected"], [2500, "ok"]])
-      expect(log[0]!.error).toMatchObject({ errorName: "ECONNRESET", retryable: true })
-      expect(log[0]!.error?.message).toContain("its answer was lost")
+      const error = yield* expectWrittenTwice(reset(1500, true), 1500, "ECONNRESET")
+      expect(error.message).toContain("its answer was lost")
     }))
 
   it.effect("with reachedService the call fails at afterMs even when the service never answers", () =>

@@ -1,22 +1,21 @@
 import { describe, expect, it } from "@effect/vitest"
 import fc from "fast-check"
-import { Chunk, Effect, Either, Fiber, Layer, Option, Schedule, Stream, TestClock, TestContext } from "effect"
+import { Chunk, Effect, Either, Fiber, Layer, Option, Stream, TestClock, TestContext } from "effect"
 import { InvalidOption } from "../src/config/index.js"
 import { readShard, resolveReaderOptions, ShardPosition } from "../src/consumer/index.js"
 import { Kinesis, type KinesisApi } from "../src/kinesis/index.js"
-import { backoff, isRetryable } from "../src/retry/index.js"
+import { backoff } from "../src/retry/index.js"
 import { arbitraryFaultPlan, arbitraryScenarioPlan } from "../src/testing/faultArbitrary.js"
 import { checkFaultPlan, checkScenarioPlan } from "../src/testing/faultCheck.js"
 import {
   faultKindTags,
   type FaultKind,
   type FaultPlan,
-  type FaultSpec,
   isInjected,
   type ScenarioPlan
 } from "../src/testing/faultPlan.js"
 import { type FaultRule, Faults, MemoryKinesis, type RecordedCall } from "../src/testing/index.js"
-import { outcomes, shard0 } from "./support/faults.js"
+import { expectWrittenTwice, outcomes, planOf, putOne, setup, shard0, storedIn } from "./support/faults.js"
 
 
 
@@ -26,31 +25,7 @@ const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 const shard1 = "shardId-000000000001"
 
-/** MemoryKinesis with "s" (2 shards) and "t" (1 shard) behind a plan or rules; `memory.api` reads behind the faults. */
-const setup = (faults: FaultPlan | ReadonlyArray<FaultRule>) =>
-  Effect.gen(function* () {
-    const memory = yield* MemoryKinesis.make({ streams: [{ name: "s", shardCount: 2 }, { name: "t", shardCount: 1 }] })
-    const wrapped = yield* Effect.orDie(Faults.wrap(memory.api, faults))
-    return { memory, ...wrapped }
-  })
-
-const planOf = (...faults: ReadonlyArray<FaultSpec>): FaultPlan => ({ seed: 1, faults })
 const entriesOf = (...values: ReadonlyArray<string>) => values.map((v) => ({ PartitionKey: v, Data: encoder.encode(v) }))
-const putOne = (api: KinesisApi, value = "a") =>
-  api.putRecord({ StreamName: "t", PartitionKey: value, Data: encoder.encode(value) })
-
-/** Every record of stream "t" (one shard), read straight from the service, behind the faults. */
-const storedIn = (api: KinesisApi) =>
-  Effect.gen(function* () {
-    const { ShardIterator } = yield* api.getShardIterator({
-      StreamName: "t",
-      ShardId: shard0,
-      ShardIteratorType: "TRIM_HORIZON"
-    })
-    const out = yield* api.getRecords({ ShardIterator })
-    return (out.Records ?? []).map((r) => decoder.decode(r.Data))
-  }).pipe(Effect.orDie)
-
 const injectedCount = (calls: ReadonlyArray<RecordedCall>) => calls.filter((c) => c.outcome === "injected").length
 
 describe("Faults from a plan: kinds", () => {
@@ -149,24 +124,7 @@ describe("Faults from a plan: kinds", () => {
     }))
 
   it.effect("Timeout with a lost response: the record was written, so the producer's retry writes a duplicate", () =>
-    Effect.gen(function* () {
-      const { api, calls, memory } = yield* setup(
-        planOf({ operation: "PutRecord", kind: { _tag: "Timeout", afterMs: 3000, lostResponse: true }, times: 1 })
-      )
-      const fiber = yield* putOne(api).pipe(
-        Effect.retry({ schedule: Schedule.spaced("1 second"), while: isRetryable }),
-        Effect.fork
-      )
-      yield* TestClock.adjust("1 second")
-      // Written at once, though the caller is still waiting for the answer.
-      expect(yield* storedIn(memory.api)).toEqual(["a"])
-      yield* TestClock.adjust("10 seconds")
-      yield* Fiber.join(fiber)
-      expect(yield* storedIn(memory.api)).toEqual(["a", "a"])
-      const log = yield* calls
-      expect(log.map((c) => [c.at, c.outcome])).toEqual([[0, "injected"], [4000, "ok"]])
-      expect(log[0]!.error).toMatchObject({ errorName: "ETIMEDOUT", retryable: true })
-    }))
+    Effect.asVoid(expectWrittenTwice({ _tag: "Timeout", afterMs: 3000, lostResponse: true }, 3000, "ETIMEDOUT")))
 
   it.effect("Timeout with a lost response gives up at afterMs even when the service never answers", () =>
     Effect.gen(function* () {

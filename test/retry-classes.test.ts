@@ -20,8 +20,7 @@ import {
   type KinesisApi,
   type KinesisError,
   KinesisRequestError,
-  KinesisResourceNotFound,
-  KinesisThrottled
+  KinesisResourceNotFound
 } from "../src/kinesis/index.js"
 import {
   backoff,
@@ -34,18 +33,9 @@ import {
   scheduleFor
 } from "../src/retry/index.js"
 import { type FaultPlan, type FaultRule, Faults, KinesisCalls, MemoryKinesis, type RecordedCall } from "../src/testing/index.js"
+import { expired, requestError, throttled } from "./support/kinesisErrors.js"
 
-const throttled = new KinesisThrottled({
-  operation: "GetRecords",
-  streamName: "s",
-  shardId: "shardId-000000000000",
-  errorName: "ProvisionedThroughputExceededException",
-  cause: "test"
-})
-const requestError = (retryable: boolean) =>
-  new KinesisRequestError({ operation: "GetRecords", errorName: "InternalFailure", retryable, cause: "test" })
 const transient = requestError(true)
-const expired = new ExpiredIterator({ streamName: "s", shardId: "shardId-000000000000", cause: "test" })
 const notFound = new KinesisResourceNotFound({ operation: "GetRecords", streamName: "s", cause: "test" })
 /** A tag KinesisError does not have (yet): stands for the fatal tags being added to the union. */
 const futureFatal = Object.assign(new Error("denied"), { _tag: "KinesisAccessDenied", cause: "test" }) as unknown as KinesisError

@@ -3,21 +3,10 @@ import { Clock, Duration, Effect, Fiber, Schedule, ScheduleDecision, ScheduleInt
 import {
   ExpiredIterator,
   type KinesisError,
-  KinesisRequestError,
-  KinesisResourceNotFound,
-  KinesisThrottled
+  KinesisResourceNotFound
 } from "../src/kinesis/index.js"
 import { backoff, isRetryable, retryKinesis, RetryPolicy, type RetrySchedule } from "../src/retry/index.js"
-
-const throttled = new KinesisThrottled({
-  operation: "GetRecords",
-  streamName: "s",
-  shardId: "shardId-000000000000",
-  errorName: "ProvisionedThroughputExceededException",
-  cause: "test"
-})
-const requestError = (retryable: boolean) =>
-  new KinesisRequestError({ operation: "GetRecords", errorName: "InternalFailure", retryable, cause: "test" })
+import { requestError, throttled } from "./support/kinesisErrors.js"
 
 /**
  * Steps a schedule by hand for at most `steps` inputs: the delay it asks for before each retry,
