@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { createServer } from "node:net"
-import { Effect, Layer } from "effect"
+import { Deferred, Effect, Layer } from "effect"
 import {
   type Batch,
   CheckpointStore,
@@ -11,9 +11,11 @@ import {
   Kinesis,
   KinesisAccessDenied,
   KinesisConfigError,
+  KinesisResourceNotFound,
+  makeMemoryStore,
   Pipeline
 } from "../src/index.js"
-import { MemoryKinesis, PipelineTest } from "../src/testing/index.js"
+import { Faults, MemoryKinesis, PipelineTest } from "../src/testing/index.js"
 
 const encoder = new TextEncoder()
 const SHARD_0 = "shardId-000000000000"
@@ -112,4 +114,50 @@ describe("dead letters of a merged pipeline", () => {
         ["web", webBad!.shardId, webBad!.sequenceNumber]
       ])
     }))
+})
+
+describe("a closed shard the service no longer knows (its records outlived the retention period)", () => {
+  const readAfterSplit = (notFound: "parent" | "child") =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryKinesis.make({ streams: [{ name: "orders", shardCount: 1 }] })
+      const putAll = (values: ReadonlyArray<string>) =>
+        memory.api.putRecords({ StreamName: "orders", Records: values.map((v) => ({ PartitionKey: v, Data: encoder.encode(v) })) })
+      yield* putAll(["old0", "old1", "old2"])
+      const [left] = yield* memory.splitShard("orders", SHARD_0)
+      yield* putAll(Array.from({ length: 6 }, (_, i) => `new${i}`))
+      const gone = notFound === "parent" ? SHARD_0 : left!
+      const faulty = yield* Faults.wrap(memory.api, {
+        seed: 1,
+        faults: [{ operation: "GetShardIterator", shardId: gone, kind: { _tag: "AwsError", name: "ResourceNotFoundException" } }]
+      })
+      const store = yield* makeMemoryStore()
+      const seen: Array<string> = []
+      const done = yield* Deferred.make<void>()
+      const summary = yield* orders.pipe(
+        Pipeline.foreachBatch((batch) => Effect.sync(() => {
+          for (const r of batch.records) seen.push(r.value)
+          if (seen.filter((v) => v.startsWith("new")).length === 6) Deferred.unsafeDone(done, Effect.void)
+        }), { stopWhen: Deferred.await(done) }),
+        Effect.provideService(Kinesis, faulty.api),
+        Effect.provideService(CheckpointStore, store),
+        Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("the children were never read") }),
+        Effect.either
+      )
+      return { seen, summary, checkpoints: yield* store.load({ applicationName: "shardline", streamName: "orders" }) }
+    })
+
+  it.live("is read as ended: SHARD_END is checkpointed and its children are read", () =>
+    Effect.gen(function* () {
+      const { checkpoints, seen, summary } = yield* readAfterSplit("parent")
+      expect(summary._tag).toBe("Right")
+      expect(seen.sort()).toEqual(Array.from({ length: 6 }, (_, i) => `new${i}`))
+      expect(checkpoints.get(SHARD_0)).toEqual({ _tag: "ShardEnd" })
+    }), 30_000)
+
+  it.live("an open shard that is not found is an error, not an end", () =>
+    Effect.gen(function* () {
+      const { summary } = yield* readAfterSplit("child")
+      expect(summary._tag).toBe("Left")
+      expect((summary as { left: unknown }).left).toBeInstanceOf(KinesisResourceNotFound)
+    }), 30_000)
 })

@@ -63,6 +63,12 @@ export interface ShardReadTarget {
   readonly streamName: string
   readonly shardId: string
   readonly position: ShardPosition
+  /**
+   * The shard is known to be closed (ListShards gave it an ending sequence number). When the
+   * service then no longer knows it (ResourceNotFound: its records outlived the retention period),
+   * it is read as ended, as the KCL does, so its children start; an open shard not found is an error.
+   */
+  readonly closed?: boolean
 }
 
 /** The reader's settings once checked. */
@@ -170,7 +176,8 @@ const pollShard = (
       })
     ).pipe(
       retryKinesis(settings.retry),
-      Effect.map((out) => out.ShardIterator ?? undefined)
+      Effect.map((out) => out.ShardIterator ?? undefined),
+      Effect.catchTag("KinesisResourceNotFound", (error) => (target.closed === true ? Effect.succeed(undefined) : Effect.fail(error)))
     )
 
     const firstIteratorAt = yield* Clock.currentTimeMillis
@@ -214,7 +221,12 @@ const pollShard = (
       const now = yield* Clock.currentTimeMillis
       if (nextCallAt > now) yield* Effect.sleep(Duration.millis(nextCallAt - now))
       const limit = Math.max(1, Math.min(settings.limit, room, settings.maxRecordsPerSecond ?? Infinity))
-      const response = yield* getRecords(limit)
+      const found = yield* getRecords(limit).pipe(
+        Effect.map((response) => ({ response })),
+        Effect.catchTag("KinesisResourceNotFound", (error) => (target.closed === true ? Effect.succeed(undefined) : Effect.fail(error)))
+      )
+      if (found === undefined) break // a closed shard gone from the service: nothing more to read
+      const { response } = found
       const raw = response.Records ?? []
       const records = raw.map((r) => toRecord(target.shardId, r))
       iterator = response.NextShardIterator ?? undefined

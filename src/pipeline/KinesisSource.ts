@@ -194,7 +194,7 @@ const startCheckpointed = <A>(config: {
 
     const read = (shard: ShardInfo, position: ShardPosition) => {
       endCommitted.set(shard.shardId, Deferred.unsafeMake<void>(FiberId.none))
-      const records = readShard({ streamName, shardId: shard.shardId, position }, reader).pipe(Stream.map((chunk) => rawChunk(chunk)))
+      const records = readShard({ streamName, shardId: shard.shardId, position, closed: shard.closed }, reader).pipe(Stream.map((chunk) => rawChunk(chunk)))
       // With operator state, a child waits for its parents' final state to be committed.
       const waitFor = config.stateful ? parentsOf(shard).flatMap((p) => endCommitted.get(p) ?? []) : []
       return Stream.unwrap(Effect.as(Effect.forEach(waitFor, Deferred.await).pipe(Effect.tap(() => void reading.set(shard.shardId, undefined))), records))
