@@ -113,6 +113,23 @@ describe("fromAwsError: configuration errors are KinesisConfigError, never retri
     )
   })
 
+  it("through the HTTP/2 handler (real AWS), the stream error's cause says the host does not resolve", () => {
+    const socket = networkError("ENOTFOUND", { hostname: "kinesis.eu-west-1.amazonaws.com" })
+    const cause = Object.assign(new Error("The pending stream has been canceled", { cause: socket }), {
+      code: "ERR_HTTP2_STREAM_CANCEL",
+      $metadata: { attempts: 1 }
+    })
+    const error = fromAwsError("DescribeStreamSummary", {}, cause, { region: "eu-west-1", reached: false })
+    expect(error).toMatchObject({ _tag: "KinesisConfigError", setting: "endpoint", errorName: "ENOTFOUND" })
+    expect(error.message).toContain("cannot reach Kinesis at kinesis.eu-west-1.amazonaws.com")
+    // Once the service answered, the same failure is a blip to retry.
+    expect(fromAwsError("DescribeStreamSummary", {}, cause, { region: "eu-west-1", reached: true })).toMatchObject({
+      _tag: "KinesisRequestError",
+      errorName: "ENOTFOUND",
+      retryable: true
+    })
+  })
+
   it("an AggregateError of connection attempts is classified by its first attempt", () => {
     const cause = Object.assign(new AggregateError([networkError("ECONNREFUSED"), networkError("ECONNREFUSED")]), {
       $metadata: { attempts: 1 }

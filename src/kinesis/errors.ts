@@ -156,10 +156,12 @@ const serviceSaid = (cause: unknown): string => {
 }
 
 const hostOf = (cause: unknown): string | undefined => {
-  const c = cause as { hostname?: unknown; address?: unknown; port?: unknown } | null
+  const c = cause as { hostname?: unknown; address?: unknown; port?: unknown; cause?: unknown } | null
   if (typeof c !== "object" || c === null) return undefined
   const host = typeof c.hostname === "string" ? c.hostname : typeof c.address === "string" ? c.address : undefined
-  return host === undefined ? undefined : typeof c.port === "number" ? `${host}:${c.port}` : host
+  // An HTTP/2 stream error carries the socket's error as its cause.
+  if (host === undefined) return c.cause === undefined ? undefined : hostOf(c.cause)
+  return typeof c.port === "number" ? `${host}:${c.port}` : host
 }
 
 /** Network errors that mean "there is nothing to talk to there", with what each says. */
@@ -267,6 +269,11 @@ const isRegionMissing = (cause: unknown): boolean =>
 const errorNameOf = (cause: unknown): string => {
   if (typeof cause === "object" && cause !== null) {
     const c = cause as { name?: unknown; code?: unknown; errors?: unknown }
+    // The HTTP/2 handler wraps a connection failure (e.g. ERR_HTTP2_STREAM_CANCEL caused by ENOTFOUND): the cause names it.
+    if (typeof c.code === "string" && c.code.startsWith("ERR_HTTP2") && typeof (cause as { cause?: unknown }).cause === "object") {
+      const inner = errorNameOf((cause as { cause?: unknown }).cause)
+      if (inner in unreachableProblem || transientNames.has(inner)) return inner
+    }
     if (typeof c.code === "string" && c.code.startsWith("E")) return c.code
     // Connecting to every address of a host fails as an AggregateError of the attempts.
     if (c.name === "AggregateError" && Array.isArray(c.errors) && c.errors.length > 0) return errorNameOf(c.errors[0])
