@@ -10,7 +10,7 @@ import type { KinesisRecord } from "../consumer/index.js"
 import type { Batch, Draft, RecordMetadata, StreamRecord } from "./Batch.js"
 import { batchChunks } from "./batcher.js"
 import { GracefulStopTimeout } from "./errors.js"
-import { checkpointsBefore, deliver, type GivenUp, resolveSinkErrors, type SinkErrorOptions } from "./sinkFailures.js"
+import { type batchItemFailures, checkpointsBefore, deliver, type GivenUp, resolveSinkErrors, type SinkErrorOptions } from "./sinkFailures.js"
 import type { DecodeOptions } from "./decodeChunk.js"
 import type { SourceRun } from "./KinesisSource.js"
 import { isPipeline, type Pipeline, type PipelineError } from "./Pipeline.js"
@@ -55,7 +55,11 @@ export interface RunOptions {
  * Runs the pipeline, handing each batch to `sink` in order; a batch reaches the sink only after the
  * one before it succeeded, and its shard positions are checkpointed right after (at-least-once).
  * Ends when every shard is read to its end, when `stopWhen` completes (gracefully), or with the
- * first failure (the failed batch is not checkpointed, so a restart reads it again).
+ * first failure. A failure keeps what succeeded: when the source fails, the records read before it
+ * go through the sink and are checkpointed first; when the sink fails, the batch is not
+ * checkpointed (with per-record operators, each shard is checkpointed up to its first record the
+ * sink did not take), so a restart reads the rest again. `onSinkError` retries, bisects and gives
+ * up records instead; a sink may answer {@link batchItemFailures} to fail only some records.
  *
  * @example
  * ```ts
