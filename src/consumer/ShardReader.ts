@@ -168,6 +168,9 @@ const pollShard = (
       }
       return target.position
     }
+    // A closed shard the service no longer knows is read as ended (as the KCL does); an open one is an error.
+    const undefinedIfGone = <A, R>(effect: Effect.Effect<A, KinesisError, R>): Effect.Effect<A | undefined, KinesisError, R> =>
+      Effect.catchTag(effect, "KinesisResourceNotFound", (error) => (target.closed === true ? Effect.succeed(undefined) : Effect.fail(error)))
     const freshIterator = Effect.suspend(() =>
       kinesis.getShardIterator({
         StreamName: target.streamName,
@@ -177,7 +180,7 @@ const pollShard = (
     ).pipe(
       retryKinesis(settings.retry),
       Effect.map((out) => out.ShardIterator ?? undefined),
-      Effect.catchTag("KinesisResourceNotFound", (error) => (target.closed === true ? Effect.succeed(undefined) : Effect.fail(error)))
+      undefinedIfGone
     )
 
     const firstIteratorAt = yield* Clock.currentTimeMillis
@@ -221,12 +224,8 @@ const pollShard = (
       const now = yield* Clock.currentTimeMillis
       if (nextCallAt > now) yield* Effect.sleep(Duration.millis(nextCallAt - now))
       const limit = Math.max(1, Math.min(settings.limit, room, settings.maxRecordsPerSecond ?? Infinity))
-      const found = yield* getRecords(limit).pipe(
-        Effect.map((response) => ({ response })),
-        Effect.catchTag("KinesisResourceNotFound", (error) => (target.closed === true ? Effect.succeed(undefined) : Effect.fail(error)))
-      )
-      if (found === undefined) break // a closed shard gone from the service: nothing more to read
-      const { response } = found
+      const response = yield* undefinedIfGone(getRecords(limit))
+      if (response === undefined) break // a closed shard gone from the service: nothing more to read
       const raw = response.Records ?? []
       const records = raw.map((r) => toRecord(target.shardId, r))
       iterator = response.NextShardIterator ?? undefined
