@@ -268,10 +268,10 @@ const isRegionMissing = (cause: unknown): boolean =>
 
 const errorNameOf = (cause: unknown): string => {
   if (typeof cause === "object" && cause !== null) {
-    const c = cause as { name?: unknown; code?: unknown; errors?: unknown }
+    const c = cause as { name?: unknown; code?: unknown; errors?: unknown; cause?: unknown }
     // The HTTP/2 handler wraps a connection failure (e.g. ERR_HTTP2_STREAM_CANCEL caused by ENOTFOUND): the cause names it.
-    if (typeof c.code === "string" && c.code.startsWith("ERR_HTTP2") && typeof (cause as { cause?: unknown }).cause === "object") {
-      const inner = errorNameOf((cause as { cause?: unknown }).cause)
+    if (typeof c.code === "string" && c.code.startsWith("ERR_HTTP2") && typeof c.cause === "object") {
+      const inner = errorNameOf(c.cause)
       if (inner in unreachableProblem || transientNames.has(inner)) return inner
     }
     if (typeof c.code === "string" && c.code.startsWith("E")) return c.code
