@@ -87,6 +87,7 @@ export const toSourceChunks = <A>(
       value,
       shardId,
       sequenceNumber: String(++sequence[shard]!).padStart(20, "0"),
+      subSequenceNumber: 0,
       partitionKey: "bench",
       approximateArrivalTimestamp: undefined
     }))

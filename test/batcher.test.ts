@@ -8,6 +8,7 @@ const record = (shardId: string, n: number): StreamRecord<string> => ({
   value: `${shardId}#${n}`,
   shardId,
   sequenceNumber: String(1000 + n).padStart(8, "0"),
+  subSequenceNumber: 0,
   partitionKey: `pk-${n}`,
   approximateArrivalTimestamp: undefined
 })

@@ -2,8 +2,10 @@ import { Data } from "effect"
 
 /**
  * A shard's position after the last record fully processed. `sequence` resumes right after
- * `sequenceNumber` (and, inside a KPL aggregate, after `subSequenceNumber`); `shardEnd` marks a
- * closed shard read to its end, the KCL's SHARD_END.
+ * `sequenceNumber`; with a `subSequenceNumber` above 0, the record at `sequenceNumber` is a KPL
+ * aggregate whose first `subSequenceNumber` user records are done, and reading resumes inside it,
+ * at the user record with that index. `shardEnd` marks a closed shard read to its end, the KCL's
+ * SHARD_END.
  */
 export type Checkpoint =
   | { readonly _tag: "Sequence"; readonly sequenceNumber: string; readonly subSequenceNumber: number }

@@ -5,7 +5,12 @@ export type ShardPosition =
   | { readonly type: "TRIM_HORIZON" }
   | { readonly type: "LATEST" }
   | { readonly type: "AT_TIMESTAMP"; readonly timestamp: Date }
-  | { readonly type: "AT_SEQUENCE_NUMBER"; readonly sequenceNumber: string }
+  | {
+    readonly type: "AT_SEQUENCE_NUMBER"
+    readonly sequenceNumber: string
+    /** The record there is a KPL aggregate whose user records below this index are done already. */
+    readonly subSequenceNumber?: number | undefined
+  }
   | { readonly type: "AFTER_SEQUENCE_NUMBER"; readonly sequenceNumber: string }
 
 /**
@@ -22,6 +27,14 @@ export const ShardPosition = {
   atTimestamp: (timestamp: Date): ShardPosition => ({ type: "AT_TIMESTAMP", timestamp }),
   atSequenceNumber: (sequenceNumber: string): ShardPosition => ({ type: "AT_SEQUENCE_NUMBER", sequenceNumber }),
   afterSequenceNumber: (sequenceNumber: string): ShardPosition => ({ type: "AFTER_SEQUENCE_NUMBER", sequenceNumber }),
+  /**
+   * Where a checkpoint resumes: right after its record, or, inside a KPL aggregate (a
+   * `subSequenceNumber` above 0), at that record with its first `subSequenceNumber` user records left out.
+   */
+  afterCheckpoint: (checkpoint: { readonly sequenceNumber: string; readonly subSequenceNumber: number }): ShardPosition =>
+    checkpoint.subSequenceNumber > 0
+      ? { type: "AT_SEQUENCE_NUMBER", sequenceNumber: checkpoint.sequenceNumber, subSequenceNumber: checkpoint.subSequenceNumber }
+      : { type: "AFTER_SEQUENCE_NUMBER", sequenceNumber: checkpoint.sequenceNumber },
   fromInitial: (initial: InitialPosition): ShardPosition =>
     initial === "TRIM_HORIZON"
       ? ShardPosition.trimHorizon

@@ -14,6 +14,11 @@ export interface KinesisRecord {
   readonly partitionKey: string
   readonly approximateArrivalTimestamp: Date | undefined
   readonly data: Uint8Array
+  /**
+   * Set on the first record read from a checkpoint inside a KPL aggregate: its user records below
+   * this index were processed already and are left out when it is expanded.
+   */
+  readonly skipUserRecords?: number | undefined
 }
 
 /** The records of one GetRecords response, in shard order. */
@@ -157,6 +162,10 @@ const pollShard = (
   Effect.gen(function* () {
     const callTarget = { streamName: target.streamName, shardId: target.shardId }
     let lastSequenceNumber: string | undefined
+    const start = target.position
+    const skipInside = start.type === "AT_SEQUENCE_NUMBER" && (start.subSequenceNumber ?? 0) > 0
+      ? { sequenceNumber: start.sequenceNumber, subSequenceNumber: start.subSequenceNumber! }
+      : undefined
     // When a LATEST reader got its first iterator: an expiry before any record arrived resumes
     // from that time (less a second for clock skew), not from a new LATEST that would skip records.
     let latestFrom: number | undefined
@@ -228,6 +237,10 @@ const pollShard = (
       if (response === undefined) break // a closed shard gone from the service: nothing more to read
       const raw = response.Records ?? []
       const records = raw.map((r) => toRecord(target.shardId, r))
+      // Resuming inside a KPL aggregate: its first user records are done.
+      if (lastSequenceNumber === undefined && skipInside !== undefined && records[0]?.sequenceNumber === skipInside.sequenceNumber) {
+        records[0] = { ...records[0], skipUserRecords: skipInside.subSequenceNumber }
+      }
       iterator = response.NextShardIterator ?? undefined
       if (iterator === undefined && response.ChildShards !== undefined) {
         childShards = response.ChildShards.map((c) => ({ shardId: c.ShardId ?? "", parentShardIds: c.ParentShards ?? [] }))

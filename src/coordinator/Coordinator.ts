@@ -287,7 +287,7 @@ export const makeCoordinator = <E, R>(
         while (!session.done) {
           if (parentsDone(lease, latestRows)) {
             const c = lease.checkpoint
-            return c?._tag === "Sequence" ? ShardPosition.afterSequenceNumber(c.sequenceNumber) : ShardPosition.fromInitial(lease.startAt)
+            return c?._tag === "Sequence" ? ShardPosition.afterCheckpoint(c) : ShardPosition.fromInitial(lease.startAt)
           }
           yield* Effect.sleep(settings.takeInterval)
         }

@@ -6,6 +6,11 @@ export interface StreamRecord<A> {
   readonly value: A
   readonly shardId: string
   readonly sequenceNumber: string
+  /**
+   * Inside a KPL aggregate, the user record's index (all of an aggregate's user records share its
+   * sequence number); 0 for a record that was not aggregated.
+   */
+  readonly subSequenceNumber: number
   readonly partitionKey: string
   /** When Kinesis accepted the record; undefined where the source does not say. */
   readonly approximateArrivalTimestamp: Date | undefined
@@ -14,14 +19,18 @@ export interface StreamRecord<A> {
 /** Where a record came from: what operators carry over from record to record. */
 export type RecordMetadata = Omit<StreamRecord<unknown>, "value">
 
+/** Where a record came from, as a raw record (never aggregated) may leave out its sub-sequence number. */
+export type RecordOrigin = Omit<RecordMetadata, "subSequenceNumber"> & { readonly subSequenceNumber?: number | undefined }
+
 /**
  * A record with a new value and the metadata of `from` (a decoded record, or a raw one as read):
  * what every operator builds. Fields spelled out, not spread, so every record has one shape.
  */
-export const withValue = <B>(from: RecordMetadata, value: B): StreamRecord<B> => ({
+export const withValue = <B>(from: RecordOrigin, value: B): StreamRecord<B> => ({
   value,
   shardId: from.shardId,
   sequenceNumber: from.sequenceNumber,
+  subSequenceNumber: from.subSequenceNumber ?? 0,
   partitionKey: from.partitionKey,
   approximateArrivalTimestamp: from.approximateArrivalTimestamp
 })

@@ -1,6 +1,7 @@
 import { Deferred, Duration, type Either, Effect, FiberId, type Scope, Stream } from "effect"
 import { type CheckpointError, type CheckpointScope, CheckpointStore } from "../checkpoint/index.js"
 import type { Codec, DecodeError } from "../codec/index.js"
+import type { DeaggregateError } from "../kpl/index.js"
 import { durationOption, integerOption, InvalidOption, textOption } from "../config/index.js"
 import {
   type InitialPosition,
@@ -55,6 +56,13 @@ export interface KinesisSourceOptions<A> {
   readonly shardIds?: ReadonlyArray<string>
   /** How each shard is polled. */
   readonly reader?: ShardReaderOptions
+  /**
+   * Expand KPL aggregates (records written by the Kinesis Producer Library, or aws-kinesis-agg,
+   * with aggregation on) into their user records, each with its own partition key and
+   * sub-sequence number; checkpoints can then fall inside an aggregate. A corrupt aggregate is a
+   * `DeaggregateError`, sent to the dead-letter destination as one record. Default true, as in the KCL.
+   */
+  readonly deaggregate?: boolean
 }
 
 /**
@@ -80,7 +88,10 @@ export interface SourceRun<A> {
   /** Raw records, decoded only when their batch runs. */
   readonly chunks: Stream.Stream<RecordChunk<KinesisRecord>, KinesisError | LeaseStoreError, Kinesis>
   /** Decodes a batch's records (see {@link DecodeOptions}). */
-  readonly decode: (records: ReadonlyArray<KinesisRecord>, options: DecodeOptions) => Either.Either<ReadonlyArray<StreamRecord<A>>, DecodeError>
+  readonly decode: (
+    records: ReadonlyArray<KinesisRecord>,
+    options: DecodeOptions
+  ) => Either.Either<ReadonlyArray<StreamRecord<A>>, DecodeError | DeaggregateError>
   /** What of a closed batch may still go to the sink: with leases, not the shards lost meanwhile. */
   readonly deliverable: (draft: Draft<KinesisRecord>) => Draft<KinesisRecord>
   readonly fencingTokens: (draft: Draft<KinesisRecord>) => ReadonlyMap<string, number>
@@ -154,6 +165,7 @@ export const resolveKinesisSource = <A>(
       return yield* new InvalidOption({ option: "codec", given: typeof codec, expected: "a Codec, e.g. Codec.protobuf(Schema)" })
     }
     const wanted = options.shardIds === undefined ? undefined : new Set(options.shardIds)
+    const deaggregate = options.deaggregate !== false
     const scope = { applicationName, streamName }
     const leases = "leases" in options && options.leases !== undefined ? yield* resolveCoordination(options.leases) : undefined
     if (leases !== undefined && wanted !== undefined) {
@@ -163,8 +175,8 @@ export const resolveKinesisSource = <A>(
     const verified = verifyStream(streamName, reader.retry)
     const start: ResolvedSource<A>["start"] =
       leases === undefined
-        ? ({ stateful }) => Effect.zipRight(verified, startCheckpointed({ scope, codec, reader, startAt, wanted, stateful }))
-        : () => Effect.zipRight(verified, startLeased({ scope, codec, reader, startAt, settings: leases }))
+        ? ({ stateful }) => Effect.zipRight(verified, startCheckpointed({ scope, codec, deaggregate, reader, startAt, wanted, stateful }))
+        : () => Effect.zipRight(verified, startLeased({ scope, codec, deaggregate, reader, startAt, settings: leases }))
     return { scope, batchInterval, maxBatchRecords, start }
   })
 
@@ -172,6 +184,7 @@ export const resolveKinesisSource = <A>(
 const startCheckpointed = <A>(config: {
   readonly scope: CheckpointScope
   readonly codec: Codec<A>
+  readonly deaggregate: boolean
   readonly reader: ShardReaderSettings
   readonly startAt: InitialPosition
   readonly wanted: ReadonlySet<string> | undefined
@@ -207,7 +220,7 @@ const startCheckpointed = <A>(config: {
       initial: config.startAt,
       checkpointed: (shardId) => {
         const checkpoint = checkpoints.get(shardId)
-        return checkpoint?._tag === "Sequence" ? ShardPosition.afterSequenceNumber(checkpoint.sequenceNumber) : undefined
+        return checkpoint?._tag === "Sequence" ? ShardPosition.afterCheckpoint(checkpoint) : undefined
       },
       read
     })
@@ -261,7 +274,7 @@ const startCheckpointed = <A>(config: {
 
     return {
       chunks,
-      decode: (records, options) => decodeRecords(codec, records, options),
+      decode: (records, options) => decodeRecords(codec, records, { ...options, deaggregate: config.deaggregate }),
       deliverable: (draft) => draft,
       fencingTokens: () => noTokens,
       commit,

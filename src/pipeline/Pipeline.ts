@@ -3,6 +3,7 @@ import { dual } from "effect/Function"
 import { pipeArguments } from "effect/Pipeable"
 import type { CheckpointError, CheckpointStore } from "../checkpoint/index.js"
 import type { DecodeError } from "../codec/index.js"
+import type { DeaggregateError } from "../kpl/index.js"
 import type { DeadLetterError } from "../deadletter/index.js"
 import type { InvalidOption } from "../config/index.js"
 import type { KinesisError } from "../kinesis/index.js"
@@ -83,6 +84,7 @@ export interface Pipeline<A, E = never, R = never> extends Pipeable.Pipeable {
 export type PipelineError =
   | KinesisError
   | DecodeError
+  | DeaggregateError
   | CheckpointError
   | LeaseStoreError
   | InvalidOption

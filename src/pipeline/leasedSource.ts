@@ -23,6 +23,7 @@ const checkpointRetry = Schedule.intersect(Schedule.jittered(Schedule.exponentia
 export const startLeased = <A>(config: {
   readonly scope: CheckpointScope
   readonly codec: Codec<A>
+  readonly deaggregate: boolean
   readonly reader: ShardReaderSettings
   readonly startAt: InitialPosition
   readonly settings: CoordinatorSettings
@@ -125,7 +126,7 @@ export const startLeased = <A>(config: {
 
     return {
       chunks: coordinator.assignments.pipe(Stream.map(readAssigned), Stream.flatten({ concurrency: "unbounded", bufferSize: 2 })),
-      decode: (records, options) => decodeRecords(codec, records, options),
+      decode: (records, options) => decodeRecords(codec, records, { ...options, deaggregate: config.deaggregate }),
       deliverable,
       fencingTokens: (draft) => new Map([...draft.sessions].map(([id, s]) => [id, s.counter])),
       commit,

@@ -2,21 +2,24 @@ import { type HashRange, routesTo } from "../state/routing.js"
 import type { StreamRecord } from "./Batch.js"
 import { addTo, type Partial } from "./keyed.js"
 
-/** A record's metadata as stored in state: shard, sequence number, partition key, arrival (ms, -1: unknown). */
-export type StoredMeta = readonly [shardId: string, sequenceNumber: string, partitionKey: string, arrival: number]
+/**
+ * A record's metadata as stored in state: shard, sequence number, partition key, arrival (ms, -1:
+ * unknown), and inside a KPL aggregate the sub-sequence number (left out when 0, and in state
+ * written before aggregates were read).
+ */
+export type StoredMeta = readonly [shardId: string, sequenceNumber: string, partitionKey: string, arrival: number, subSequenceNumber?: number]
 
-export const metaOf = (r: StreamRecord<unknown>): StoredMeta => [
-  r.shardId,
-  r.sequenceNumber,
-  r.partitionKey,
-  r.approximateArrivalTimestamp?.getTime() ?? -1
-]
+export const metaOf = (r: StreamRecord<unknown>): StoredMeta =>
+  r.subSequenceNumber === 0
+    ? [r.shardId, r.sequenceNumber, r.partitionKey, r.approximateArrivalTimestamp?.getTime() ?? -1]
+    : [r.shardId, r.sequenceNumber, r.partitionKey, r.approximateArrivalTimestamp?.getTime() ?? -1, r.subSequenceNumber]
 
 /** A stand-in record built from stored metadata (its value is never read). */
 export const recordFromMeta = (m: StoredMeta): StreamRecord<unknown> => ({
   value: undefined,
   shardId: m[0],
   sequenceNumber: m[1],
+  subSequenceNumber: m[4] ?? 0,
   partitionKey: m[2],
   approximateArrivalTimestamp: m[3] < 0 ? undefined : new Date(m[3])
 })

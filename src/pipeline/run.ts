@@ -1,5 +1,6 @@
 import { Clock, Context, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Stream } from "effect"
 import type { DecodeError } from "../codec/index.js"
+import { type DeaggregateError, deaggregate, isAggregated } from "../kpl/index.js"
 import { DeadLetter, type DeadLetterRecord } from "../deadletter/index.js"
 import { dual } from "effect/Function"
 import { durationOption } from "../config/index.js"
@@ -7,11 +8,11 @@ import type { Kinesis } from "../kinesis/index.js"
 import { StateRuntime } from "../state/StateRuntime.js"
 import type { StatefulStage } from "../state/Stage.js"
 import type { KinesisRecord } from "../consumer/index.js"
-import type { Batch, Draft, RecordMetadata, StreamRecord } from "./Batch.js"
+import type { Batch, Draft, RecordOrigin, StreamRecord } from "./Batch.js"
 import { batchChunks } from "./batcher.js"
 import { GracefulStopTimeout } from "./errors.js"
 import { type batchItemFailures, checkpointsBefore, deliver, type GivenUp, resolveSinkErrors, type SinkErrorOptions } from "./sinkFailures.js"
-import type { DecodeOptions } from "./decodeChunk.js"
+import type { DecodeOptions, PoisonRecord } from "./decodeChunk.js"
 import type { SourceRun } from "./KinesisSource.js"
 import { isPipeline, type Pipeline, type PipelineError } from "./Pipeline.js"
 
@@ -136,8 +137,8 @@ export const foreachBatch: {
             if (state.active) yield* state.prepare(draft, input.activeShards())
             const context = state.context(draft.closedAt)
             const feed = operators.feed
-            // With a DeadLetter service, records that do not decode go there and the batch goes on without them.
-            const poisoned: Array<readonly [KinesisRecord, DecodeError]> = []
+            // With a DeadLetter service, records that cannot be read go there and the batch goes on without them.
+            const poisoned: Array<readonly [PoisonRecord, DecodeError | DeaggregateError]> = []
             const decodeOptions: DecodeOptions = {
               steps: self.steps,
               each: feed === undefined ? undefined : (r) => feed.add(r, context),
@@ -238,14 +239,14 @@ type Origin = SourceRun<unknown>["origin"]
 /** A record given up, as a dead letter: where it came from, its bytes, why, and when. */
 const deadLetter = (
   origin: Origin,
-  from: RecordMetadata,
+  from: RecordOrigin,
   data: Uint8Array,
   reason: DeadLetterRecord["reason"],
   now: number
 ): DeadLetterRecord => ({
   ...origin(from.shardId),
   sequenceNumber: from.sequenceNumber,
-  subSequenceNumber: 0,
+  subSequenceNumber: from.subSequenceNumber ?? 0,
   partitionKey: from.partitionKey,
   approximateArrivalTimestamp: from.approximateArrivalTimestamp,
   data,
@@ -254,9 +255,12 @@ const deadLetter = (
 })
 
 /** Poison records as dead letters: raw bytes, where they came from, and the decode error (never the payload in the message). */
-const deadLettersOf = (origin: Origin, poisoned: ReadonlyArray<readonly [KinesisRecord, DecodeError]>) =>
+const deadLettersOf = (origin: Origin, poisoned: ReadonlyArray<readonly [PoisonRecord, DecodeError | DeaggregateError]>) =>
   Effect.map(Clock.currentTimeMillis, (now) =>
-    poisoned.map(([r, error]) => deadLetter(origin, r, r.data, { kind: "decode", message: error.message, attempts: 1 }, now)))
+    poisoned.map(([r, error]) => {
+      const kind = error._tag === "DeaggregateError" ? "deaggregate" : "decode"
+      return deadLetter(origin, r, r.data, { kind, message: error.message, attempts: 1 }, now)
+    }))
 
 /** Records the sink gave up on, as dead letters: the raw record each came from (by shard and sequence number). */
 const sinkDeadLetters = <A>(
@@ -266,10 +270,19 @@ const sinkDeadLetters = <A>(
 ) =>
   Effect.map(Clock.currentTimeMillis, (now) => {
     const byPosition = new Map(raw.map((r) => [`${r.shardId}/${r.sequenceNumber}`, r]))
-    return failed.map(({ attempts, message, record }) =>
+    return failed.map(({ attempts, message, record }) => {
       // A result of an aggregating operator has no bytes of its own: what it carries is its latest record's.
-      deadLetter(origin, record, byPosition.get(`${record.shardId}/${record.sequenceNumber}`)?.data ?? new Uint8Array(0), { kind: "sink", message, attempts }, now))
+      const carrier = byPosition.get(`${record.shardId}/${record.sequenceNumber}`)
+      return deadLetter(origin, record, carrier === undefined ? new Uint8Array(0) : bytesOf(carrier, record.subSequenceNumber), { kind: "sink", message, attempts }, now)
+    })
   })
+
+/** A record's own bytes: inside a KPL aggregate, its user record's (to replay it as itself). */
+const bytesOf = (carrier: KinesisRecord, subSequenceNumber: number): Uint8Array => {
+  if (!isAggregated(carrier.data)) return carrier.data
+  const users = deaggregate(carrier)
+  return Either.isRight(users) ? users.right[subSequenceNumber]?.data ?? carrier.data : carrier.data
+}
 
 const noStates: ReadonlyMap<string, Uint8Array> = new Map()
 const noRecords: ReadonlyArray<never> = []

@@ -154,17 +154,33 @@ type Attempt<A, E> =
     readonly reason: string
   }
 
-const positionKey = (r: Positioned) => `${r.shardId}\u0000${r.sequenceNumber}`
+/** A record's place in its shard: sequence number, and inside a KPL aggregate its user record's index. */
+interface Place {
+  readonly sequenceNumber: string
+  readonly subSequenceNumber: number
+}
+
+/** A record as a sink may name it: a batch's records carry their sub-sequence number, plain positions may leave it out. */
+type Named = Positioned & { readonly subSequenceNumber?: number | undefined }
+
+const placeOf = (r: Named): Place => ({ sequenceNumber: r.sequenceNumber, subSequenceNumber: r.subSequenceNumber ?? 0 })
+
+const positionKey = (r: Named) => `${r.shardId}\u0000${r.sequenceNumber}\u0000${r.subSequenceNumber ?? 0}`
 
 /** Sequence numbers are decimal strings without leading zeros: shorter is earlier. */
-const isBefore = (a: string, b: string) => (a.length === b.length ? a < b : a.length < b.length)
+const isBeforeSequence = (a: string, b: string) => (a.length === b.length ? a < b : a.length < b.length)
 
-/** Per shard, the earliest sequence number among `records`. */
-const firstPositions = (records: Iterable<Positioned>): Map<string, string> => {
-  const first = new Map<string, string>()
+/** Whether `a` comes before `b` in their shard. */
+const isBefore = (a: Place, b: Place) =>
+  a.sequenceNumber === b.sequenceNumber ? a.subSequenceNumber < b.subSequenceNumber : isBeforeSequence(a.sequenceNumber, b.sequenceNumber)
+
+/** Per shard, the earliest place among `records`. */
+const firstPositions = (records: Iterable<Named>): Map<string, Place> => {
+  const first = new Map<string, Place>()
   for (const r of records) {
     const seen = first.get(r.shardId)
-    if (seen === undefined || isBefore(r.sequenceNumber, seen)) first.set(r.shardId, r.sequenceNumber)
+    const place = placeOf(r)
+    if (seen === undefined || isBefore(place, seen)) first.set(r.shardId, place)
   }
   return first
 }
@@ -184,7 +200,7 @@ const judge = <A, E>(answer: unknown, records: ReadonlyArray<StreamRecord<A>>, a
   const first = firstPositions(failed)
   const again = records.filter((r) => {
     const from = first.get(r.shardId)
-    return from !== undefined && !isBefore(r.sequenceNumber, from)
+    return from !== undefined && !isBefore(r, from)
   })
   return { _tag: "Partial", failed, again, reason: answer.reason }
 }
@@ -233,7 +249,7 @@ export const deliver = <A, E, R>(
         const again = outcome._tag === "Partial"
           ? outcome.again.filter((r) => {
             const first = from.get(r.shardId)
-            return !dropped.has(r) && first !== undefined && !isBefore(r.sequenceNumber, first)
+            return !dropped.has(r) && first !== undefined && !isBefore(r, first)
           })
           : current.records.filter((r) => !dropped.has(r))
         if (again.length === 0) return given
@@ -267,7 +283,10 @@ export const deliver = <A, E, R>(
   return deliverPart(batch)
 }
 
-const positionOf = (r: Positioned): Positioned => ({ shardId: r.shardId, sequenceNumber: r.sequenceNumber })
+const positionOf = (r: StreamRecord<unknown>): Named =>
+  r.subSequenceNumber === 0
+    ? { shardId: r.shardId, sequenceNumber: r.sequenceNumber }
+    : { shardId: r.shardId, sequenceNumber: r.sequenceNumber, subSequenceNumber: r.subSequenceNumber }
 
 const tooOld = <A>(records: ReadonlyArray<StreamRecord<A>>, maxAge: number) =>
   Effect.map(Clock.currentTimeMillis, (now) =>
@@ -275,16 +294,21 @@ const tooOld = <A>(records: ReadonlyArray<StreamRecord<A>>, maxAge: number) =>
 
 /**
  * The batch's checkpoints with each shard that has undelivered records moved back to just before
- * the first of them: the last record read before it, or no checkpoint when there is none.
+ * the first of them: inside its KPL aggregate when it is not the aggregate's first user record,
+ * else after the last record read before it, or no checkpoint when there is none.
  */
-export const checkpointsBefore = <T extends Positioned>(draft: Draft<T>, undelivered: ReadonlyArray<Positioned>): Draft<T> => {
+export const checkpointsBefore = <T extends Positioned>(draft: Draft<T>, undelivered: ReadonlyArray<Named>): Draft<T> => {
   const first = firstPositions(undelivered)
   if (first.size === 0) return draft
   const checkpoints = new Map(draft.checkpoints)
   for (const [shardId, from] of first) {
+    if (from.subSequenceNumber > 0) {
+      checkpoints.set(shardId, Checkpoint.sequence(from.sequenceNumber, from.subSequenceNumber))
+      continue
+    }
     let last: string | undefined
     for (const r of draft.records) {
-      if (r.shardId === shardId && isBefore(r.sequenceNumber, from) && (last === undefined || isBefore(last, r.sequenceNumber))) {
+      if (r.shardId === shardId && isBeforeSequence(r.sequenceNumber, from.sequenceNumber) && (last === undefined || isBeforeSequence(last, r.sequenceNumber))) {
         last = r.sequenceNumber
       }
     }
