@@ -1,8 +1,8 @@
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import fc from "fast-check"
-import { Effect } from "effect"
-import { type Batch, Codec, DeadLetter, type DeadLetterRecord, DeaggregateError, Pipeline, SinkRecordsFailed } from "../src/index.js"
-import { PipelineTest } from "../src/testing/index.js"
+import { Deferred, Effect, Layer } from "effect"
+import { type Batch, CheckpointStore, Codec, DeadLetter, type DeadLetterRecord, DeaggregateError, Kinesis, LocalKinesis, Pipeline, SinkRecordsFailed } from "../src/index.js"
+import { MemoryKinesis, PipelineTest } from "../src/testing/index.js"
 import { type AggregateInput, aggregateWithAws, objectKeySafe } from "./support/awsKinesisAgg.js"
 import { effectProperty } from "./support/stateful.js"
 
@@ -124,4 +124,40 @@ describe("KPL aggregates in a pipeline", () => {
       const records = (yield* test.batches).flatMap((b) => b.records)
       expect(records.map((r) => [[...r.value], r.subSequenceNumber])).toEqual([[[...carrier!.data], 0]])
     }))
+})
+
+// The restart inside an aggregate against the emulator over HTTP (AT_SEQUENCE_NUMBER for real) and the in-memory Kinesis.
+const backends: ReadonlyArray<{ readonly name: string; readonly layer: Layer.Layer<Kinesis, unknown> }> = [
+  { name: "the kinesalite emulator", layer: LocalKinesis.layer({ streams: [{ name: "kpl", shardCount: 1 }] }) },
+  { name: "the in-memory Kinesis", layer: MemoryKinesis.layer({ streams: [{ name: "kpl", shardCount: 1 }] }) }
+]
+
+describe.each(backends)("KPL aggregates against $name", (backend) => {
+  layer(Layer.merge(backend.layer, CheckpointStore.layerMemory), { timeout: 60_000, excludeTestServices: true })((it) => {
+    it.effect("a run stopped inside an aggregate is resumed by the next at the very next user record", () =>
+      Effect.gen(function* () {
+        const kinesis = yield* Kinesis
+        yield* kinesis.putRecords({ StreamName: "kpl", Records: carriers([users("a", 6), users("b", 3)]).map((c) => ({ PartitionKey: c.partitionKey, Data: c.data })) })
+        const run = (refuse: string | undefined) => {
+          const accepted: Array<string> = []
+          const done = Effect.runSync(Deferred.make<void>())
+          const pipeline = Pipeline.fromKinesis({ streamName: "kpl", codec: Codec.utf8, batchInterval: "100 millis" }).pipe(
+            Pipeline.foreachBatch((batch) =>
+              Effect.sync(() => {
+                const failed = batch.records.filter((r) => r.value === refuse)
+                for (const r of batch.records) if (!failed.includes(r)) accepted.push(r.value)
+                if (accepted.includes("b2")) Deferred.unsafeDone(done, Effect.void)
+                return Pipeline.batchItemFailures(failed)
+              }), { stopWhen: Deferred.await(done) })
+          )
+          return Effect.map(Effect.either(pipeline), (result) => ({ result, accepted }))
+        }
+        const first = yield* run("a4")
+        expect(first.result._tag).toBe("Left")
+        expect(first.accepted.sort()).toEqual(["a0", "a1", "a2", "a3", "a5", "b0", "b1", "b2"])
+        const second = yield* run(undefined)
+        expect(second.result._tag).toBe("Right")
+        expect(second.accepted).toEqual(["a4", "a5", "b0", "b1", "b2"])
+      }))
+  })
 })
