@@ -114,6 +114,22 @@ describe("KPL aggregates in a pipeline", () => {
       expect(accepted).toEqual(["a3", "a4", "a5", "b0", "b1"])
     }))
 
+  it.scoped("a user record the sink gives up on is a dead letter with its own bytes and key, ready to replay as itself", () =>
+    Effect.gen(function* () {
+      const dead = collectingDeadLetters()
+      const test = yield* PipelineTest.make(events, (batch: Batch<string>) =>
+        Effect.succeed(Pipeline.batchItemFailures(batch.records.filter((r) => r.value === "a4"))), {
+        shardCount: 1,
+        onSinkError: { maxRetryAttempts: 1 }
+      }).pipe(Effect.provide(dead.layer))
+      const records = users("a", 6)
+      const placed = yield* test.put(carriers([records]))
+      yield* test.drain()
+      expect(dead.letters.map((l) => [l.sequenceNumber, l.subSequenceNumber, l.partitionKey, decoder.decode(l.data), l.reason.kind, l.reason.attempts])).toEqual([
+        [placed[0]!.sequenceNumber, 4, records[4]!.partitionKey, "a4", "sink", 2]
+      ])
+    }))
+
   it.scoped("deaggregate: false hands the aggregates on as they are", () =>
     Effect.gen(function* () {
       const raw = Pipeline.fromKinesis({ streamName: "events", codec: Codec.bytes, batchInterval: "1 second", deaggregate: false })
