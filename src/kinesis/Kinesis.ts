@@ -3,6 +3,11 @@ import {
   type CreateStreamCommandInput,
   DeleteStreamCommand,
   type DeleteStreamCommandInput,
+  DeregisterStreamConsumerCommand,
+  type DeregisterStreamConsumerCommandInput,
+  DescribeStreamConsumerCommand,
+  type DescribeStreamConsumerCommandInput,
+  type DescribeStreamConsumerCommandOutput,
   DescribeStreamSummaryCommand,
   type DescribeStreamSummaryCommandInput,
   type DescribeStreamSummaryCommandOutput,
@@ -17,6 +22,9 @@ import {
   ListShardsCommand,
   type ListShardsCommandInput,
   type ListShardsCommandOutput,
+  ListStreamConsumersCommand,
+  type ListStreamConsumersCommandInput,
+  type ListStreamConsumersCommandOutput,
   MergeShardsCommand,
   type MergeShardsCommandInput,
   PutRecordCommand,
@@ -25,11 +33,18 @@ import {
   PutRecordsCommand,
   type PutRecordsCommandInput,
   type PutRecordsCommandOutput,
+  RegisterStreamConsumerCommand,
+  type RegisterStreamConsumerCommandInput,
+  type RegisterStreamConsumerCommandOutput,
   SplitShardCommand,
-  type SplitShardCommandInput
+  type SplitShardCommandInput,
+  SubscribeToShardCommand,
+  type SubscribeToShardCommandInput,
+  type SubscribeToShardEvent,
+  type SubscribeToShardEventStream
 } from "@aws-sdk/client-kinesis"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
-import { Config, type ConfigError, Context, Effect, Layer, Option, Redacted, type Scope } from "effect"
+import { Config, type ConfigError, Context, Effect, Layer, Option, Redacted, type Scope, Stream } from "effect"
 import { type CallTarget, type ClientContext, fromAwsError, type KinesisError, type KinesisOperation } from "./errors.js"
 
 /** A call's output without the SDK's response metadata. */
@@ -38,7 +53,8 @@ type Out<T> = Omit<T, "$metadata">
 /**
  * The Kinesis calls shardline makes, each cancellable (interrupting the fiber aborts the HTTP
  * request) and failing only with {@link KinesisError}. The optional `target` names the stream and
- * shard for error messages where the input does not (GetRecords carries only an iterator).
+ * shard for error messages where the input does not (GetRecords carries only an iterator, the
+ * consumer calls only ARNs).
  */
 export interface KinesisApi {
   readonly createStream: (input: CreateStreamCommandInput) => Effect.Effect<void, KinesisError>
@@ -63,6 +79,38 @@ export interface KinesisApi {
   /** Closes two adjacent shards and opens one child covering both ranges. */
   readonly mergeShards: (input: MergeShardsCommandInput) => Effect.Effect<void, KinesisError>
   readonly deleteStream: (input: DeleteStreamCommandInput) => Effect.Effect<void, KinesisError>
+  // Enhanced fan-out. Optional so that hand-written implementations (test doubles) need not have
+  // them; `fromClient` has all of them, and the fan-out reader fails with a clear error without them.
+  /** Registers an enhanced fan-out consumer of a stream (by `StreamARN`); it starts CREATING. */
+  readonly registerStreamConsumer?: (
+    input: RegisterStreamConsumerCommandInput,
+    target?: CallTarget
+  ) => Effect.Effect<Out<RegisterStreamConsumerCommandOutput>, KinesisError>
+  /** A consumer's ARN and status, by `ConsumerARN` or by `StreamARN` + `ConsumerName`. */
+  readonly describeStreamConsumer?: (
+    input: DescribeStreamConsumerCommandInput,
+    target?: CallTarget
+  ) => Effect.Effect<Out<DescribeStreamConsumerCommandOutput>, KinesisError>
+  /** One page of a stream's registered consumers. */
+  readonly listStreamConsumers?: (
+    input: ListStreamConsumersCommandInput,
+    target?: CallTarget
+  ) => Effect.Effect<Out<ListStreamConsumersCommandOutput>, KinesisError>
+  /** Deregisters a consumer, by `ConsumerARN` or by `StreamARN` + `ConsumerName`. */
+  readonly deregisterStreamConsumer?: (
+    input: DeregisterStreamConsumerCommandInput,
+    target?: CallTarget
+  ) => Effect.Effect<void, KinesisError>
+  /**
+   * Subscribes a consumer to a shard: the events the service pushes, until it ends the
+   * subscription (after 5 minutes) or the shard ends. Ending or interrupting the stream aborts the
+   * HTTP request; an exception inside the event stream (ResourceInUse, a dropped connection) fails
+   * it with a {@link KinesisError}.
+   */
+  readonly subscribeToShard?: (
+    input: SubscribeToShardCommandInput,
+    target?: CallTarget
+  ) => Stream.Stream<SubscribeToShardEvent, KinesisError>
 }
 
 /**
@@ -212,6 +260,12 @@ const settingsOf = (client: KinesisClient): Effect.Effect<Pick<ClientContext, "r
 export const fromClient = (client: KinesisClient): KinesisApi => {
   // Once the service has answered, this endpoint is known right: later connection errors are blips.
   let reached = false
+  const failed = (operation: KinesisOperation, target: CallTarget, cause: unknown): Effect.Effect<never, KinesisError> => {
+    if (answered(cause)) reached = true
+    const wasReached = reached
+    return Effect.flatMap(settingsOf(client), (settings) =>
+      Effect.fail(fromAwsError(operation, target, cause, { ...settings, reached: wasReached })))
+  }
   const call = <A>(
     operation: KinesisOperation,
     target: CallTarget,
@@ -224,12 +278,47 @@ export const fromClient = (client: KinesisClient): KinesisApi => {
           return out
         }),
       catch: (cause) => cause
-    }).pipe(
-      Effect.catchAll((cause) => {
-        if (answered(cause)) reached = true
-        const wasReached = reached
-        return Effect.flatMap(settingsOf(client), (settings) =>
-          Effect.fail(fromAwsError(operation, target, cause, { ...settings, reached: wasReached })))
+    }).pipe(Effect.catchAll((cause) => failed(operation, target, cause)))
+
+  const subscribeToShard = (
+    input: SubscribeToShardCommandInput,
+    target?: CallTarget
+  ): Stream.Stream<SubscribeToShardEvent, KinesisError> =>
+    Stream.unwrapScoped(
+      Effect.gen(function* () {
+        const at = target ?? { shardId: input.ShardId }
+        // The response outlives the call: this controller aborts it when the stream's scope closes.
+        const controller = new AbortController()
+        yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
+        const out = yield* call("SubscribeToShard", at, (signal) => {
+          signal.addEventListener("abort", () => controller.abort(), { once: true })
+          return client.send(new SubscribeToShardCommand(input), { abortSignal: controller.signal })
+        })
+        const iterator = (out.EventStream ?? emptyEvents)[Symbol.asyncIterator]()
+        // Not Stream.fromAsyncIterable: its release awaits `return()`, which waits for the pending
+        // `next()`, i.e. for the next event. Abort first and let the generator unwind on its own.
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            controller.abort()
+            iterator.return?.().catch(() => {})
+          })
+        )
+        const next: Effect.Effect<SubscribeToShardEvent, Option.Option<KinesisError>> = Effect.tryPromise({
+          try: () => iterator.next(),
+          catch: (cause) => cause
+        }).pipe(
+          Effect.catchAll((cause) => Effect.mapError(failed("SubscribeToShard", at, cause), Option.some)),
+          Effect.flatMap((result) => {
+            if (result.done === true) return Effect.fail(Option.none())
+            const member = result.value
+            if (member.SubscribeToShardEvent !== undefined) return Effect.succeed(member.SubscribeToShardEvent)
+            // A modelled exception the SDK handed on as a member instead of throwing it.
+            const [name, value] = Object.entries(member).find(([, v]) => v !== undefined) ?? ["UnknownError", undefined]
+            const cause = value instanceof Error ? value : Object.assign(new Error(`${name} in the event stream`), { name })
+            return Effect.mapError(failed("SubscribeToShard", at, cause), Option.some)
+          })
+        )
+        return Stream.repeatEffectOption(next)
       })
     )
 
@@ -272,6 +361,25 @@ export const fromClient = (client: KinesisClient): KinesisApi => {
       Effect.asVoid(
         call("DeleteStream", targetOf(input), (abortSignal) =>
           client.send(new DeleteStreamCommand(input), { abortSignal }))
-      )
+      ),
+    registerStreamConsumer: (input, target) =>
+      call("RegisterStreamConsumer", target ?? {}, (abortSignal) =>
+        client.send(new RegisterStreamConsumerCommand(input), { abortSignal })),
+    describeStreamConsumer: (input, target) =>
+      call("DescribeStreamConsumer", target ?? {}, (abortSignal) =>
+        client.send(new DescribeStreamConsumerCommand(input), { abortSignal })),
+    listStreamConsumers: (input, target) =>
+      call("ListStreamConsumers", target ?? {}, (abortSignal) =>
+        client.send(new ListStreamConsumersCommand(input), { abortSignal })),
+    deregisterStreamConsumer: (input, target) =>
+      Effect.asVoid(
+        call("DeregisterStreamConsumer", target ?? {}, (abortSignal) =>
+          client.send(new DeregisterStreamConsumerCommand(input), { abortSignal }))
+      ),
+    subscribeToShard
   }
+}
+
+const emptyEvents: AsyncIterable<SubscribeToShardEventStream> = {
+  [Symbol.asyncIterator]: async function*() {}
 }

@@ -12,10 +12,16 @@ export type KinesisOperation =
   | "SplitShard"
   | "MergeShards"
   | "DeleteStream"
+  | "RegisterStreamConsumer"
+  | "DescribeStreamConsumer"
+  | "ListStreamConsumers"
+  | "DeregisterStreamConsumer"
+  | "SubscribeToShard"
 
 /**
  * The service refused the call because a limit was exceeded
- * (ProvisionedThroughputExceeded, LimitExceeded, KMSThrottling). Retry with backoff.
+ * (ProvisionedThroughputExceeded, LimitExceeded, KMSThrottling; on SubscribeToShard also
+ * ResourceInUse: the shard's previous subscription is still open). Retry with backoff.
  */
 export class KinesisThrottled extends Data.TaggedError("KinesisThrottled")<{
   readonly operation: KinesisOperation
@@ -246,6 +252,11 @@ export const fromAwsError = (
   const errorName = errorNameOf(cause)
   const base = { operation, streamName: target.streamName, shardId: target.shardId, cause }
   if (throttlingNames.has(errorName)) return new KinesisThrottled({ ...base, errorName })
+  // On SubscribeToShard it means another subscription to the shard is still open (or the 1 call/s
+  // limit): the service says back off and try again. Elsewhere (a stream or consumer that exists) it stays fatal.
+  if (errorName === "ResourceInUseException" && operation === "SubscribeToShard") {
+    return new KinesisThrottled({ ...base, errorName })
+  }
   if (errorName === "ExpiredIteratorException") {
     return new ExpiredIterator({ streamName: target.streamName, shardId: target.shardId, cause })
   }

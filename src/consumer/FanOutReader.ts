@@ -1,0 +1,193 @@
+import type { _Record, StartingPosition, SubscribeToShardEvent } from "@aws-sdk/client-kinesis"
+import { Clock, Duration, Effect, Either, Queue, Stream, Take } from "effect"
+import { Kinesis, type KinesisApi, type KinesisError } from "../kinesis/index.js"
+import { errorClassOf, retryKinesis } from "../retry/index.js"
+import { makePrefetchBudget, type PrefetchBudget } from "./PrefetchBudget.js"
+import type { KinesisRecord, ShardChunk, ShardReaderSettings, ShardReadTarget } from "./ShardReader.js"
+import { iteratorRequest, ShardPosition } from "./ShardPosition.js"
+import { fanOutUnsupported } from "./StreamConsumer.js"
+
+/** What to read with enhanced fan-out: a shard from a position, through a registered consumer. */
+export interface FanOutReadTarget extends ShardReadTarget {
+  /** An ACTIVE consumer of the stream, e.g. from {@link acquireStreamConsumer}. */
+  readonly consumerArn: string
+}
+
+/** The reader settings fan-out uses (the polling ones, `limit` and the delays, do not apply). */
+export type FanOutReaderSettings = Pick<ShardReaderSettings, "retry" | "maxPrefetchRecords" | "maxPrefetchBytes">
+
+/** SubscribeToShard allows 1 call per second per consumer per shard. */
+const subscribeSpacing = Duration.seconds(1)
+
+/**
+ * The SubscribeToShard starting position for a shard position.
+ *
+ * @example
+ * ```ts
+ * startingPosition(ShardPosition.afterSequenceNumber("4968...")) // { Type: "AFTER_SEQUENCE_NUMBER", SequenceNumber: "4968..." }
+ * ```
+ */
+export const startingPosition = (position: ShardPosition): StartingPosition => {
+  const request = iteratorRequest(position)
+  return {
+    Type: request.ShardIteratorType,
+    ...(request.StartingSequenceNumber !== undefined ? { SequenceNumber: request.StartingSequenceNumber } : {}),
+    ...(request.Timestamp !== undefined ? { Timestamp: request.Timestamp } : {})
+  }
+}
+
+/**
+ * Reads one shard with enhanced fan-out (SubscribeToShard) as a stream of chunks, one per pushed
+ * event with records, ending after the chunk marked `shardEnded` when the shard is closed: the same
+ * output as {@link readShard}. When the service ends a subscription (every 5 minutes) or it fails
+ * with a retryable error, it resubscribes right after the last event's continuation sequence number,
+ * never sooner than 1 s after the previous call for the shard; failures are retried by class with
+ * `settings.retry` (counts start afresh once a subscription has delivered an event). The next event
+ * is not read while `maxPrefetchRecords` or `maxPrefetchBytes` are held unconsumed (HTTP flow
+ * control then holds the service back); interrupting the stream aborts the subscription.
+ *
+ * @example
+ * ```ts
+ * const chunks = Stream.unwrapScoped(Effect.map(
+ *   acquireStreamConsumer({ streamName: "clicks", consumerName: "analytics" }),
+ *   (consumer) => readShardFanOut({ streamName: "clicks", shardId: "shardId-000000000000", position: ShardPosition.trimHorizon, consumerArn: consumer.consumerArn }, settings)
+ * ))
+ * ```
+ */
+export const readShardFanOut = (
+  target: FanOutReadTarget,
+  settings: FanOutReaderSettings
+): Stream.Stream<ShardChunk, KinesisError, Kinesis> =>
+  Stream.unwrapScoped(
+    Effect.gen(function* () {
+      const kinesis = yield* Kinesis
+      const budget = yield* makePrefetchBudget(settings.maxPrefetchRecords, settings.maxPrefetchBytes)
+      // Unbounded on purpose: the budget bounds what the reader puts in.
+      const out = yield* Queue.unbounded<Take.Take<ShardChunk, KinesisError>>()
+      const emit = (chunk: ShardChunk) => Queue.offer(out, Take.of(chunk))
+      yield* subscribeShard(kinesis, target, settings, budget, emit).pipe(
+        Effect.matchCauseEffect({
+          onFailure: (cause) => Queue.offer(out, Take.failCause(cause)),
+          onSuccess: () => Queue.offer(out, Take.end)
+        }),
+        Effect.forkScoped
+      )
+      return Stream.fromQueue(out).pipe(
+        Stream.flattenTake,
+        Stream.tap((chunk) => budget.release(chunk.records.length, chunk.bytes))
+      )
+    })
+  )
+
+const emptyBytes = new Uint8Array(0)
+
+const toRecord = (shardId: string, r: _Record): KinesisRecord => ({
+  shardId,
+  sequenceNumber: r.SequenceNumber ?? "",
+  partitionKey: r.PartitionKey ?? "",
+  approximateArrivalTimestamp: r.ApproximateArrivalTimestamp,
+  data: r.Data ?? emptyBytes
+})
+
+/** How one subscription ended: the shard is done, or the service (or a fault) ended it and it is renewed. */
+type Ended = "shardEnded" | "resubscribe"
+
+const subscribeShard = (
+  kinesis: KinesisApi,
+  target: FanOutReadTarget,
+  settings: FanOutReaderSettings,
+  budget: PrefetchBudget,
+  emit: (chunk: ShardChunk) => Effect.Effect<unknown>
+): Effect.Effect<void, KinesisError> =>
+  Effect.gen(function* () {
+    const callTarget = { streamName: target.streamName, shardId: target.shardId }
+    const subscribe = kinesis.subscribeToShard
+    if (subscribe === undefined) return yield* Effect.fail(fanOutUnsupported("SubscribeToShard", callTarget))
+    const start = target.position
+    const skipInside = start.type === "AT_SEQUENCE_NUMBER" && (start.subSequenceNumber ?? 0) > 0
+      ? { sequenceNumber: start.sequenceNumber, subSequenceNumber: start.subSequenceNumber! }
+      : undefined
+    // Where the next subscription starts: after the last event's continuation sequence number.
+    let position = start
+    let firstRecordSeen = false
+    let lastCallAt: number | undefined
+    let endedEmitted = false
+
+    const onEvent = (event: SubscribeToShardEvent): Effect.Effect<boolean> =>
+      Effect.gen(function* () {
+        const records = (event.Records ?? []).map((r) => toRecord(target.shardId, r))
+        // Resuming inside a KPL aggregate: its first user records are done.
+        if (!firstRecordSeen && records.length > 0) {
+          firstRecordSeen = true
+          if (skipInside !== undefined && records[0]!.sequenceNumber === skipInside.sequenceNumber) {
+            records[0] = { ...records[0]!, skipUserRecords: skipInside.subSequenceNumber }
+          }
+        }
+        const continuation = event.ContinuationSequenceNumber ?? undefined
+        const shardEnded = continuation === undefined
+        if (!shardEnded) position = ShardPosition.afterSequenceNumber(continuation)
+        if (records.length > 0 || shardEnded) {
+          let bytes = 0
+          for (const r of records) bytes += r.data.byteLength
+          const childShards = event.ChildShards?.map((c) => ({ shardId: c.ShardId ?? "", parentShardIds: c.ParentShards ?? [] }))
+          yield* budget.add(records.length, bytes)
+          endedEmitted = shardEnded
+          yield* emit({
+            shardId: target.shardId,
+            records,
+            bytes,
+            millisBehindLatest: event.MillisBehindLatest,
+            shardEnded,
+            ...(shardEnded && childShards !== undefined && childShards.length > 0 ? { childShards } : {})
+          })
+        }
+        // The next event is pulled only once there is room: pushing stops at the HTTP layer.
+        if (!shardEnded) yield* budget.awaitRoom
+        return shardEnded
+      })
+
+    // One SubscribeToShard call, read to its end. A retryable failure after at least one event is a
+    // dropped subscription, renewed with fresh retry counts; before any event it fails, to be retried.
+    const subscribeOnce: Effect.Effect<Ended, KinesisError> = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const wait = lastCallAt === undefined ? 0 : lastCallAt + Duration.toMillis(subscribeSpacing) - now
+      if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+      lastCallAt = yield* Clock.currentTimeMillis
+      let delivered = 0
+      let ended = false
+      const result = yield* Effect.either(
+        subscribe(
+          { ConsumerARN: target.consumerArn, ShardId: target.shardId, StartingPosition: startingPosition(position) },
+          callTarget
+        ).pipe(
+          Stream.mapEffect((event) => {
+            delivered++
+            return Effect.map(onEvent(event), (shardEnded) => {
+              ended = shardEnded
+              return shardEnded
+            })
+          }),
+          Stream.takeUntil((shardEnded) => shardEnded),
+          Stream.runDrain
+        )
+      )
+      if (Either.isLeft(result)) {
+        const error = result.left
+        if (delivered > 0 && errorClassOf(error) !== undefined) return "resubscribe"
+        return yield* Effect.fail(error)
+      }
+      return ended ? "shardEnded" : "resubscribe"
+    })
+
+    const retried = retryKinesis(settings.retry)(subscribeOnce).pipe(
+      // A closed shard the service no longer knows is read as ended (as the KCL does); an open one is an error.
+      Effect.catchTag("KinesisResourceNotFound", (error) =>
+        target.closed === true ? Effect.succeed<Ended>("shardEnded") : Effect.fail(error))
+    )
+    while ((yield* retried) === "resubscribe") {
+      // The service ended the subscription (or it dropped after progress): renew it from `position`.
+    }
+    if (!endedEmitted) {
+      yield* emit({ shardId: target.shardId, records: [], bytes: 0, millisBehindLatest: 0, shardEnded: true })
+    }
+  })
