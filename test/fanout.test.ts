@@ -27,6 +27,8 @@ import {
 } from "../src/consumer/index.js"
 import { fromAwsError, Kinesis, type KinesisApi, type KinesisError } from "../src/kinesis/index.js"
 import { RetryPolicy } from "../src/retry/index.js"
+import { CheckpointStore, Codec, makeMemoryStore, Pipeline } from "../src/index.js"
+import { collect, sourceCount } from "./support/collect.js"
 import { allShards, bytes, freshStream, shardId, split } from "./support/kinesisContract.js"
 import { KinesisLocal } from "./support/kinesisLocal.js"
 
@@ -317,6 +319,58 @@ layer(KinesisLocal.layer(), { excludeTestServices: true, timeout: "60 seconds" }
       expect(chunks.slice(0, -1).every((c) => !c.shardEnded)).toBe(true)
       expect(last.childShards?.map((c) => c.shardId).sort()).toEqual([...children].sort())
       expect(last.childShards?.every((c) => c.parentShardIds.includes(shardId(0)))).toBe(true)
+    }))
+
+  it.scoped("a pipeline with retrieval: \"fanout\" reads every shard through its own consumer, checkpoints, and deregisters the consumer it registered", () =>
+    Effect.gen(function* () {
+      const kinesis = yield* Kinesis
+      const streamName = yield* freshStream(2)
+      const name = consumerName()
+      const written = values("fan", 40)
+      yield* put(streamName, written)
+      const store = yield* makeMemoryStore()
+      const pipeline = Pipeline.fromKinesis({
+        streamName,
+        codec: Codec.utf8,
+        batchInterval: "200 millis",
+        retrieval: "fanout",
+        consumerName: name,
+        reader: { retry: RetryPolicy.aggressive }
+      })
+      // Counts how the shards were read: by subscription, never by GetRecords.
+      const used = { subscribeToShard: 0, getRecords: 0 }
+      const counting: KinesisApi = {
+        ...kinesis,
+        subscribeToShard: (input, target) => Stream.suspend(() => (used.subscribeToShard++, kinesis.subscribeToShard!(input, target))),
+        getRecords: (input, target) => Effect.suspend(() => (used.getRecords++, kinesis.getRecords(input, target)))
+      }
+      const { records } = yield* collect(pipeline, (batches) => sourceCount(batches) >= written.length).pipe(
+        Effect.provideService(CheckpointStore, store),
+        Effect.provideService(Kinesis, counting)
+      )
+      expect(used.subscribeToShard).toBeGreaterThanOrEqual(2)
+      expect(used.getRecords).toBe(0)
+      expect(records.map((r) => r.value).sort()).toEqual([...written].sort())
+      // Per shard in sequence order, each once.
+      for (const shard of new Set(records.map((r) => r.shardId))) {
+        const sequence = records.filter((r) => r.shardId === shard).map((r) => BigInt(r.sequenceNumber))
+        expect(sequence).toEqual([...sequence].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)))
+      }
+      expect((yield* store.load({ applicationName: "shardline", streamName })).size).toBe(2)
+      const summary = yield* kinesis.describeStreamSummary({ StreamName: streamName })
+      const left = yield* kinesis.listStreamConsumers!({ StreamARN: summary.StreamDescriptionSummary!.StreamARN! })
+      expect((left.Consumers ?? []).filter((c) => c.ConsumerName === name && c.ConsumerStatus !== "DELETING")).toEqual([])
+    }))
+
+  it.effect("retrieval must be \"polling\" or \"fanout\"", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        Pipeline.fromKinesis({ streamName: "x", codec: Codec.utf8, batchInterval: "1 second", retrieval: "push" as "fanout" }).pipe(
+          Pipeline.foreachBatch(() => Effect.void),
+          Effect.provide(CheckpointStore.layerMemory)
+        )
+      )
+      expect(error).toMatchObject({ _tag: "InvalidOption", option: "retrieval" })
     }))
 })
 

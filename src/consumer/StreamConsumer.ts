@@ -28,6 +28,11 @@ export interface StreamConsumerOptions {
   readonly pollInterval?: Duration.DurationInput
   /** Retries of each call, by error class. Default {@link RetryPolicy.default}. */
   readonly retry?: RetryOption
+  /**
+   * Deregister the consumer when the scope closes, if this call registered it. Default true. Turn
+   * it off where other processes share the consumer (workers with leases): they would lose it.
+   */
+  readonly deregister?: boolean
 }
 
 /**
@@ -97,7 +102,7 @@ export const acquireStreamConsumer = (
     const registered = yield* Effect.acquireRelease(
       registerOrReuse(calls, byName, target, pollInterval, retry),
       ({ consumerArn, created }) =>
-        created
+        created && options.deregister !== false
           ? retry(calls.deregister({ ConsumerARN: consumerArn }, target)).pipe(
             Effect.catchAll((error) => Effect.logWarning(`could not deregister consumer ${consumerArn}: ${error.message}`))
           )

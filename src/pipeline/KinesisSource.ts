@@ -9,7 +9,6 @@ import {
   listShards,
   parentsOf,
   readInLineageOrder,
-  readShard,
   resolveReaderOptions,
   type ShardInfo,
   ShardPosition,
@@ -24,6 +23,7 @@ import type { StoredState } from "../state/StateRuntime.js"
 import type { Draft, RecordChunk, StreamRecord } from "./Batch.js"
 import { type DecodeOptions, decodeRecords, rawChunk } from "./decodeChunk.js"
 import { startLeased } from "./leasedSource.js"
+import { type Retrieval, shardReading, type ShardReading } from "./retrieval.js"
 import { storedState } from "./sourceState.js"
 
 export type { KinesisRecord }
@@ -63,6 +63,19 @@ export interface KinesisSourceOptions<A> {
    * `DeaggregateError`, sent to the dead-letter destination as one record. Default true, as in the KCL.
    */
   readonly deaggregate?: boolean
+  /**
+   * How shards are read: `"polling"` (GetRecords; a shard's 2 MB/s and 5 calls/s are shared with
+   * every other polling consumer) or `"fanout"` (enhanced fan-out: SubscribeToShard through a
+   * registered stream consumer, 2 MB/s per shard of its own, records pushed as they arrive).
+   * Default `"polling"`.
+   */
+  readonly retrieval?: Retrieval
+  /**
+   * With `retrieval: "fanout"`, the stream consumer's name (registered if missing, reused if
+   * there). Default the application name. Without leases a consumer the run registered is
+   * deregistered when it ends; with leases it stays, since other workers share it.
+   */
+  readonly consumerName?: string
 }
 
 /**
@@ -166,6 +179,11 @@ export const resolveKinesisSource = <A>(
     }
     const wanted = options.shardIds === undefined ? undefined : new Set(options.shardIds)
     const deaggregate = options.deaggregate !== false
+    const retrieval = options.retrieval ?? "polling"
+    if (retrieval !== "polling" && retrieval !== "fanout") {
+      return yield* new InvalidOption({ option: "retrieval", given: JSON.stringify(retrieval) ?? String(retrieval), expected: `"polling" or "fanout"` })
+    }
+    const consumerName = yield* textOption("consumerName", options.consumerName ?? applicationName)
     const scope = { applicationName, streamName }
     const leases = "leases" in options && options.leases !== undefined ? yield* resolveCoordination(options.leases) : undefined
     if (leases !== undefined && wanted !== undefined) {
@@ -175,8 +193,18 @@ export const resolveKinesisSource = <A>(
     const verified = verifyStream(streamName, reader.retry)
     const start: ResolvedSource<A>["start"] =
       leases === undefined
-        ? ({ stateful }) => Effect.zipRight(verified, startCheckpointed({ scope, codec, deaggregate, reader, startAt, wanted, stateful }))
-        : () => Effect.zipRight(verified, startLeased({ scope, codec, deaggregate, reader, startAt, settings: leases }))
+        ? ({ stateful }) =>
+          Effect.zipRight(
+            verified,
+            Effect.flatMap(shardReading(streamName, retrieval, consumerName, reader, true), (read) =>
+              startCheckpointed({ scope, codec, deaggregate, reader, read, startAt, wanted, stateful }))
+          )
+        : () =>
+          Effect.zipRight(
+            verified,
+            Effect.flatMap(shardReading(streamName, retrieval, consumerName, reader, false), (read) =>
+              startLeased({ scope, codec, deaggregate, reader, read, startAt, settings: leases }))
+          )
     return { scope, batchInterval, maxBatchRecords, start }
   })
 
@@ -185,6 +213,7 @@ const startCheckpointed = <A>(config: {
   readonly scope: CheckpointScope
   readonly codec: Codec<A>
   readonly deaggregate: boolean
+  readonly read: ShardReading
   readonly reader: ShardReaderSettings
   readonly startAt: InitialPosition
   readonly wanted: ReadonlySet<string> | undefined
@@ -207,7 +236,7 @@ const startCheckpointed = <A>(config: {
 
     const read = (shard: ShardInfo, position: ShardPosition) => {
       endCommitted.set(shard.shardId, Deferred.unsafeMake<void>(FiberId.none))
-      const records = readShard({ streamName, shardId: shard.shardId, position, closed: shard.closed }, reader).pipe(Stream.map((chunk) => rawChunk(chunk)))
+      const records = config.read({ streamName, shardId: shard.shardId, position, closed: shard.closed }).pipe(Stream.map((chunk) => rawChunk(chunk)))
       // With operator state, a child waits for its parents' final state to be committed.
       const waitFor = config.stateful ? parentsOf(shard).flatMap((p) => endCommitted.get(p) ?? []) : []
       return Stream.unwrap(Effect.as(Effect.forEach(waitFor, Deferred.await).pipe(Effect.tap(() => void reading.set(shard.shardId, undefined))), records))

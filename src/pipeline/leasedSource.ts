@@ -1,7 +1,7 @@
 import { Effect, Schedule, type Scope, Stream } from "effect"
 import type { CheckpointScope } from "../checkpoint/index.js"
 import type { Codec } from "../codec/index.js"
-import { type InitialPosition, listShards, readShard, type ShardReaderSettings } from "../consumer/index.js"
+import { type InitialPosition, listShards, type ShardReaderSettings } from "../consumer/index.js"
 import type { Checkpoint } from "../checkpoint/index.js"
 import { type Assignment, type CoordinatorSettings, type LeaseSession, makeCoordinator } from "../coordinator/index.js"
 import type { Kinesis, KinesisError } from "../kinesis/index.js"
@@ -10,6 +10,7 @@ import type { KinesisRecord } from "../consumer/index.js"
 import type { Draft } from "./Batch.js"
 import { decodeRecords, rawChunk } from "./decodeChunk.js"
 import type { SourceRun } from "./KinesisSource.js"
+import type { ShardReading } from "./retrieval.js"
 import { storedState } from "./sourceState.js"
 
 /** Store hiccups while checkpointing are retried briefly before the run fails. */
@@ -25,6 +26,7 @@ export const startLeased = <A>(config: {
   readonly codec: Codec<A>
   readonly deaggregate: boolean
   readonly reader: ShardReaderSettings
+  readonly read: ShardReading
   readonly startAt: InitialPosition
   readonly settings: CoordinatorSettings
 }): Effect.Effect<SourceRun<A>, KinesisError | LeaseStoreError, Scope.Scope | Kinesis | LeaseStore> =>
@@ -61,7 +63,7 @@ export const startLeased = <A>(config: {
           if (position !== undefined) reading.set(assignment.lease.shardId, assignment.session)
           return position === undefined
             ? Stream.empty
-            : readShard({ streamName, shardId: assignment.lease.shardId, position }, reader).pipe(
+            : config.read({ streamName, shardId: assignment.lease.shardId, position }).pipe(
                 Stream.catchTag("KinesisResourceNotFound", (error) => onNotFound(assignment, error)),
                 Stream.map((chunk) => rawChunk(chunk, assignment.session))
               )
