@@ -1,6 +1,6 @@
-import { type DescMessage, type MessageShape, toBinary } from "@bufbuild/protobuf"
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf"
 import { Clock, Effect, Schedule } from "effect"
-import { Kinesis } from "../../src/index.js"
+import { Codec, type Kinesis, Producer } from "../../src/index.js"
 
 /** How {@link produceEvents} makes and places its events. */
 export interface ProduceOptions<Desc extends DescMessage> {
@@ -15,33 +15,35 @@ export interface ProduceOptions<Desc extends DescMessage> {
 }
 
 /**
- * Writes about `perSecond` events, in PutRecords calls (of up to 500) every 100 ms, until
- * interrupted. Refused records and failed calls are logged as warnings; the next tick goes on.
+ * Writes about `perSecond` events through a {@link Producer}, a tick's events every 100 ms, until
+ * interrupted (which sends what is still buffered). The producer batches them into PutRecords
+ * calls (of up to 500) and retries refused records; a record that still fails is logged as a
+ * warning (the first of its tick) and the next tick goes on.
  *
  * @example
  * ```ts
  * yield* Effect.forkScoped(produceEvents({ streamName, perSecond: 400, schema: PageViewSchema, partitionKey: (v) => v.sessionId, event: makeView }))
  * ```
  */
-export const produceEvents = <Desc extends DescMessage>(options: ProduceOptions<Desc>) =>
-  Effect.gen(function* () {
-    const kinesis = yield* Kinesis
-    const perTick = Math.max(1, Math.round(options.perSecond / 10))
-    const tick = Effect.gen(function* () {
-      const now = yield* Clock.currentTimeMillis
-      for (let offset = 0; offset < perTick; offset += 500) {
-        const records = Array.from({ length: Math.min(500, perTick - offset) }, (_, i) => {
-          const event = options.event(now, offset + i, perTick)
-          return { PartitionKey: options.partitionKey(event), Data: toBinary(options.schema, event) }
-        })
-        const result = yield* kinesis.putRecords({ StreamName: options.streamName, Records: records })
-        if ((result.FailedRecordCount ?? 0) > 0) {
-          yield* Effect.logWarning(`producer: ${result.FailedRecordCount} of ${records.length} records were refused`)
-        }
-      }
+export const produceEvents = <Desc extends DescMessage>(options: ProduceOptions<Desc>): Effect.Effect<void, never, Kinesis> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const producer = yield* Producer.make({
+        streamName: options.streamName,
+        codec: Codec.protobuf(options.schema),
+        partitionKey: options.partitionKey,
+        // A tick's events arrive together in one putAll: nothing to wait for before sending them.
+        maxBufferTime: 0
+      })
+      const perTick = Math.max(1, Math.round(options.perSecond / 10))
+      const tick = Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const events = Array.from({ length: perTick }, (_, i) => options.event(now, i, perTick))
+        yield* producer.putAll(events)
+      })
+      yield* tick.pipe(
+        Effect.catchAll((error) => Effect.logWarning(`producer: ${error.message}`)),
+        Effect.repeat(Schedule.fixed("100 millis"))
+      )
     })
-    yield* tick.pipe(
-      Effect.catchAll((error) => Effect.logWarning(`producer: ${error.message}`)),
-      Effect.repeat(Schedule.fixed("100 millis"))
-    )
-  })
+  ).pipe(Effect.catchAll((error) => Effect.logWarning(`producer: ${error.message}`)))
