@@ -1,9 +1,10 @@
-import type { _Record, StartingPosition, SubscribeToShardEvent } from "@aws-sdk/client-kinesis"
-import { Clock, Duration, Effect, Either, Queue, Stream, Take } from "effect"
+import type { StartingPosition, SubscribeToShardEvent } from "@aws-sdk/client-kinesis"
+import { Clock, Duration, Effect, Either, Stream } from "effect"
 import { Kinesis, type KinesisApi, type KinesisError } from "../kinesis/index.js"
 import { errorClassOf, retryKinesis } from "../retry/index.js"
-import { makePrefetchBudget, type PrefetchBudget } from "./PrefetchBudget.js"
-import type { KinesisRecord, ShardChunk, ShardReaderSettings, ShardReadTarget } from "./ShardReader.js"
+import type { PrefetchBudget } from "./PrefetchBudget.js"
+import { resumeInside, shardChunks, toRecord } from "./shardChunks.js"
+import type { ShardChunk, ShardReaderSettings, ShardReadTarget } from "./ShardReader.js"
 import { iteratorRequest, ShardPosition } from "./ShardPosition.js"
 import { fanOutUnsupported } from "./StreamConsumer.js"
 
@@ -58,36 +59,7 @@ export const readShardFanOut = (
   target: FanOutReadTarget,
   settings: FanOutReaderSettings
 ): Stream.Stream<ShardChunk, KinesisError, Kinesis> =>
-  Stream.unwrapScoped(
-    Effect.gen(function* () {
-      const kinesis = yield* Kinesis
-      const budget = yield* makePrefetchBudget(settings.maxPrefetchRecords, settings.maxPrefetchBytes)
-      // Unbounded on purpose: the budget bounds what the reader puts in.
-      const out = yield* Queue.unbounded<Take.Take<ShardChunk, KinesisError>>()
-      const emit = (chunk: ShardChunk) => Queue.offer(out, Take.of(chunk))
-      yield* subscribeShard(kinesis, target, settings, budget, emit).pipe(
-        Effect.matchCauseEffect({
-          onFailure: (cause) => Queue.offer(out, Take.failCause(cause)),
-          onSuccess: () => Queue.offer(out, Take.end)
-        }),
-        Effect.forkScoped
-      )
-      return Stream.fromQueue(out).pipe(
-        Stream.flattenTake,
-        Stream.tap((chunk) => budget.release(chunk.records.length, chunk.bytes))
-      )
-    })
-  )
-
-const emptyBytes = new Uint8Array(0)
-
-const toRecord = (shardId: string, r: _Record): KinesisRecord => ({
-  shardId,
-  sequenceNumber: r.SequenceNumber ?? "",
-  partitionKey: r.PartitionKey ?? "",
-  approximateArrivalTimestamp: r.ApproximateArrivalTimestamp,
-  data: r.Data ?? emptyBytes
-})
+  shardChunks(settings, (kinesis, { budget, emit }) => subscribeShard(kinesis, target, settings, budget, emit))
 
 /** How one subscription ended: the shard is done, or the service (or a fault) ended it and it is renewed. */
 type Ended = "shardEnded" | "resubscribe"
@@ -104,9 +76,7 @@ const subscribeShard = (
     const subscribe = kinesis.subscribeToShard
     if (subscribe === undefined) return yield* Effect.fail(fanOutUnsupported("SubscribeToShard", callTarget))
     const start = target.position
-    const skipInside = start.type === "AT_SEQUENCE_NUMBER" && (start.subSequenceNumber ?? 0) > 0
-      ? { sequenceNumber: start.sequenceNumber, subSequenceNumber: start.subSequenceNumber! }
-      : undefined
+    const markResume = resumeInside(start)
     // Where the next subscription starts: after the last event's continuation sequence number.
     let position = start
     let firstRecordSeen = false
@@ -119,9 +89,7 @@ const subscribeShard = (
         // Resuming inside a KPL aggregate: its first user records are done.
         if (!firstRecordSeen && records.length > 0) {
           firstRecordSeen = true
-          if (skipInside !== undefined && records[0]!.sequenceNumber === skipInside.sequenceNumber) {
-            records[0] = { ...records[0]!, skipUserRecords: skipInside.subSequenceNumber }
-          }
+          markResume(records)
         }
         const continuation = event.ContinuationSequenceNumber ?? undefined
         const shardEnded = continuation === undefined

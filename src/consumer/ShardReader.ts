@@ -1,10 +1,10 @@
-import type { _Record } from "@aws-sdk/client-kinesis"
-import { Clock, Duration, Effect, Queue, Stream, Take } from "effect"
+import { Clock, Duration, Effect, type Stream } from "effect"
 import { durationOption, integerOption, type InvalidOption } from "../config/index.js"
-import { Kinesis, type KinesisApi, type KinesisError } from "../kinesis/index.js"
+import type { Kinesis, KinesisApi, KinesisError } from "../kinesis/index.js"
 import { RetryPolicy, type RetryOption, retryKinesis } from "../retry/index.js"
 import { retryOption } from "../retry/retryKinesis.js"
-import { makePrefetchBudget, type PrefetchBudget } from "./PrefetchBudget.js"
+import type { PrefetchBudget } from "./PrefetchBudget.js"
+import { resumeInside, shardChunks, toRecord } from "./shardChunks.js"
 import { iteratorRequest, ShardPosition } from "./ShardPosition.js"
 
 /** One record as read from a shard, before decoding. */
@@ -121,36 +121,7 @@ export const readShard = (
   target: ShardReadTarget,
   settings: ShardReaderSettings
 ): Stream.Stream<ShardChunk, KinesisError, Kinesis> =>
-  Stream.unwrapScoped(
-    Effect.gen(function* () {
-      const kinesis = yield* Kinesis
-      const budget = yield* makePrefetchBudget(settings.maxPrefetchRecords, settings.maxPrefetchBytes)
-      // Unbounded on purpose: the budget bounds what the reader puts in.
-      const out = yield* Queue.unbounded<Take.Take<ShardChunk, KinesisError>>()
-      const emit = (chunk: ShardChunk) => Queue.offer(out, Take.of(chunk))
-      yield* pollShard(kinesis, target, settings, budget, emit).pipe(
-        Effect.matchCauseEffect({
-          onFailure: (cause) => Queue.offer(out, Take.failCause(cause)),
-          onSuccess: () => Queue.offer(out, Take.end)
-        }),
-        Effect.forkScoped
-      )
-      return Stream.fromQueue(out).pipe(
-        Stream.flattenTake,
-        Stream.tap((chunk) => budget.release(chunk.records.length, chunk.bytes))
-      )
-    })
-  )
-
-const emptyBytes = new Uint8Array(0)
-
-const toRecord = (shardId: string, r: _Record): KinesisRecord => ({
-  shardId,
-  sequenceNumber: r.SequenceNumber ?? "",
-  partitionKey: r.PartitionKey ?? "",
-  approximateArrivalTimestamp: r.ApproximateArrivalTimestamp,
-  data: r.Data ?? emptyBytes
-})
+  shardChunks(settings, (kinesis, { budget, emit }) => pollShard(kinesis, target, settings, budget, emit))
 
 const pollShard = (
   kinesis: KinesisApi,
@@ -162,10 +133,7 @@ const pollShard = (
   Effect.gen(function* () {
     const callTarget = { streamName: target.streamName, shardId: target.shardId }
     let lastSequenceNumber: string | undefined
-    const start = target.position
-    const skipInside = start.type === "AT_SEQUENCE_NUMBER" && (start.subSequenceNumber ?? 0) > 0
-      ? { sequenceNumber: start.sequenceNumber, subSequenceNumber: start.subSequenceNumber! }
-      : undefined
+    const markResume = resumeInside(target.position)
     // When a LATEST reader got its first iterator: an expiry before any record arrived resumes
     // from that time (less a second for clock skew), not from a new LATEST that would skip records.
     let latestFrom: number | undefined
@@ -238,9 +206,7 @@ const pollShard = (
       const raw = response.Records ?? []
       const records = raw.map((r) => toRecord(target.shardId, r))
       // Resuming inside a KPL aggregate: its first user records are done.
-      if (lastSequenceNumber === undefined && skipInside !== undefined && records[0]?.sequenceNumber === skipInside.sequenceNumber) {
-        records[0] = { ...records[0], skipUserRecords: skipInside.subSequenceNumber }
-      }
+      if (lastSequenceNumber === undefined) markResume(records)
       iterator = response.NextShardIterator ?? undefined
       if (iterator === undefined && response.ChildShards !== undefined) {
         childShards = response.ChildShards.map((c) => ({ shardId: c.ShardId ?? "", parentShardIds: c.ParentShards ?? [] }))
