@@ -17,7 +17,7 @@ import {
 import { Codec } from "../src/index.js"
 import { MemoryKinesis } from "../src/testing/index.js"
 import { encodeEvents, encodeSessions } from "./fixtures.js"
-import { blackholeValue, measureInterleaved, median, rateOf, renderTable, type Result, type SyncCase } from "./harness.js"
+import { blackholeValue, measureInterleaved, median, rateOf, renderTable, type Result, type SyncCase, runMain } from "./harness.js"
 import { log, measurePipelines, reader } from "./pipelineRun.js"
 
 // Generated decoders (protoc-gen-shardline) against protobuf-es's fromBinary and protobufjs, on the
@@ -131,10 +131,4 @@ const main = async () => {
   }))
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error)
-    process.exit(1)
-  }
-)
+runMain(main)

@@ -87,3 +87,14 @@ export const renderTable = (results: ReadonlyArray<Result>, baselineRate: number
     cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(" | ")
   return [line(header), widths.map((w) => "-".repeat(w)).join("-|-"), ...rows.map(line)].join("\n")
 }
+
+/** Runs a bench's `main` and exits with 0, or 1 after printing its failure. */
+export const runMain = (main: () => Promise<void>): void => {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(error)
+      process.exit(1)
+    }
+  )
+}

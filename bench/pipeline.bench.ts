@@ -13,15 +13,7 @@ import { batchChunks } from "../src/pipeline/batcher.js"
 import { MemoryKinesis } from "../src/testing/index.js"
 import { chunksOf, encodeEvents, toSourceChunks } from "./fixtures.js"
 import { log, measurePipeline, reader, shards } from "./pipelineRun.js"
-import {
-  blackholeValue,
-  measureAsync,
-  measureInterleaved,
-  median,
-  rateOf,
-  renderTable,
-  type Result
-} from "./harness.js"
+import { blackholeValue, measureAsync, measureInterleaved, median, rateOf, renderTable, type Result, runMain } from "./harness.js"
 
 // Sizes can be changed for a quick look, e.g. BENCH_RECORDS=50000 npm run bench. The decode loops
 // take 60k records a pass (about 0.4 s on a small VM) so 5 cases x 6 rounds fit the 60 s budget.
@@ -263,10 +255,4 @@ const main = async () => {
   console.log(JSON.stringify(summary))
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error)
-    process.exit(1)
-  }
-)
+runMain(main)

@@ -12,7 +12,7 @@ import { AggregateBuilder } from "../src/producer/aggregate.js"
 import { isMagic, MAX_CALL_BYTES, MAX_CALL_RECORDS, MAX_RECORD_BYTES, utf8Length } from "../src/producer/limits.js"
 import { ShardMap } from "../src/producer/shardMap.js"
 import { hashKeyOf } from "../src/state/routing.js"
-import { blackholeValue, consume, median, type Result } from "./harness.js"
+import { blackholeValue, consume, median, type Result, runMain } from "./harness.js"
 import { log } from "./pipelineRun.js"
 
 // BENCH_PRODUCER_RECORDS sizes a run; a multiple of 10,000 (the default maxBufferedRecords) keeps
@@ -288,10 +288,4 @@ const main = async () => {
   }))
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error)
-    process.exit(1)
-  }
-)
+runMain(main)
