@@ -1,7 +1,7 @@
 import { describe, expect, it, layer } from "@effect/vitest"
 import fc from "fast-check"
 import { Deferred, Effect, Layer } from "effect"
-import { type Batch, CheckpointStore, Codec, DeadLetter, type DeadLetterRecord, DeaggregateError, Kinesis, LocalKinesis, Pipeline, SinkRecordsFailed } from "../src/index.js"
+import { type Batch, CheckpointStore, Codec, DeadLetter, type DeadLetterRecord, DeaggregateError, Kinesis, LocalKinesis, Pipeline, Producer, SinkRecordsFailed } from "../src/index.js"
 import { MemoryKinesis, PipelineTest } from "../src/testing/index.js"
 import { type AggregateInput, aggregateWithAws, objectKeySafe } from "./support/awsKinesisAgg.js"
 import { effectProperty } from "./support/stateful.js"
@@ -144,12 +144,37 @@ describe("KPL aggregates in a pipeline", () => {
 
 // The restart inside an aggregate against the emulator over HTTP (AT_SEQUENCE_NUMBER for real) and the in-memory Kinesis.
 const backends: ReadonlyArray<{ readonly name: string; readonly layer: Layer.Layer<Kinesis, unknown> }> = [
-  { name: "the kinesalite emulator", layer: LocalKinesis.layer({ streams: [{ name: "kpl", shardCount: 1 }] }) },
-  { name: "the in-memory Kinesis", layer: MemoryKinesis.layer({ streams: [{ name: "kpl", shardCount: 1 }] }) }
+  { name: "the kinesalite emulator", layer: LocalKinesis.layer({ streams: [{ name: "kpl", shardCount: 1 }, { name: "produced", shardCount: 2 }] }) },
+  { name: "the in-memory Kinesis", layer: MemoryKinesis.layer({ streams: [{ name: "kpl", shardCount: 1 }, { name: "produced", shardCount: 2 }] }) }
 ]
 
 describe.each(backends)("KPL aggregates against $name", (backend) => {
   layer(Layer.merge(backend.layer, CheckpointStore.layerMemory), { timeout: 60_000, excludeTestServices: true })((it) => {
+    it.effect("what the producer aggregates comes out of a pipeline one user record at a time, per key in order", () =>
+      Effect.gen(function* () {
+        const values = Array.from({ length: 120 }, (_, i) => `m${i}`)
+        const keyOf = (v: string) => `key-${Number(v.slice(1)) % 4}`
+        yield* Effect.scoped(Effect.gen(function* () {
+          const producer = yield* Producer.make({ streamName: "produced", codec: Codec.utf8, partitionKey: keyOf, aggregate: true, ordered: true })
+          yield* producer.putAll(values)
+        }))
+        const seen: Array<readonly [string, string, number]> = []
+        const done = yield* Deferred.make<void>()
+        yield* Pipeline.fromKinesis({ streamName: "produced", codec: Codec.utf8, batchInterval: "100 millis" }).pipe(
+          Pipeline.foreachBatch((batch) => Effect.sync(() => {
+            for (const r of batch.records) seen.push([r.value, r.partitionKey, r.subSequenceNumber])
+            if (seen.length >= values.length) Deferred.unsafeDone(done, Effect.void)
+          }), { stopWhen: Deferred.await(done) })
+        )
+        expect(seen.map(([v]) => v).sort()).toEqual([...values].sort())
+        for (const [v, key] of seen) expect(key).toBe(keyOf(v))
+        for (let k = 0; k < 4; k++) {
+          expect(seen.filter(([, key]) => key === `key-${k}`).map(([v]) => v)).toEqual(values.filter((v) => keyOf(v) === `key-${k}`))
+        }
+        // They travelled aggregated: user records inside aggregates have sub-sequence numbers above 0.
+        expect(seen.some(([, , sub]) => sub > 0)).toBe(true)
+      }))
+
     it.effect("a run stopped inside an aggregate is resumed by the next at the very next user record", () =>
       Effect.gen(function* () {
         const kinesis = yield* Kinesis
