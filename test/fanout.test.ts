@@ -14,7 +14,7 @@
  */
 import type { SubscribeToShardEvent } from "@aws-sdk/client-kinesis"
 import { expect, layer } from "@effect/vitest"
-import { Chunk, Effect, Exit, Fiber, Scope, Stream } from "effect"
+import { Chunk, Deferred, Effect, Exit, Fiber, Scope, Stream } from "effect"
 import {
   acquireStreamConsumer,
   type FanOutReaderSettings,
@@ -27,7 +27,7 @@ import {
 } from "../src/consumer/index.js"
 import { fromAwsError, Kinesis, type KinesisApi, type KinesisError } from "../src/kinesis/index.js"
 import { RetryPolicy } from "../src/retry/index.js"
-import { CheckpointStore, Codec, makeMemoryStore, Pipeline } from "../src/index.js"
+import { CheckpointStore, Codec, LeaseStore, makeMemoryStore, Pipeline } from "../src/index.js"
 import { collect, sourceCount } from "./support/collect.js"
 import { allShards, bytes, freshStream, shardId, split } from "./support/kinesisContract.js"
 import { KinesisLocal } from "./support/kinesisLocal.js"
@@ -360,6 +360,42 @@ layer(KinesisLocal.layer(), { excludeTestServices: true, timeout: "60 seconds" }
       const summary = yield* kinesis.describeStreamSummary({ StreamName: streamName })
       const left = yield* kinesis.listStreamConsumers!({ StreamARN: summary.StreamDescriptionSummary!.StreamARN! })
       expect((left.Consumers ?? []).filter((c) => c.ConsumerName === name && c.ConsumerStatus !== "DELETING")).toEqual([])
+    }))
+
+  it.scoped("two leased workers share one consumer: each reads the shards it holds, and the consumer stays registered for the others", () =>
+    Effect.gen(function* () {
+      const kinesis = yield* Kinesis
+      const streamName = yield* freshStream(2)
+      const name = consumerName()
+      const written = values("lease", 30)
+      yield* put(streamName, written)
+      const worker = (workerId: string) =>
+        Pipeline.fromKinesis({
+          streamName,
+          codec: Codec.utf8,
+          batchInterval: "200 millis",
+          retrieval: "fanout",
+          consumerName: name,
+          reader: { retry: RetryPolicy.aggressive },
+          leases: { workerId, failoverTime: "3 seconds" }
+        })
+      const seen: Array<string> = []
+      const done = yield* Deferred.make<void>()
+      const run = (workerId: string) =>
+        worker(workerId).pipe(
+          Pipeline.foreachBatch((batch) => Effect.sync(() => {
+            for (const r of batch.records) seen.push(r.value)
+            if (seen.length >= written.length) Deferred.unsafeDone(done, Effect.void)
+          }), { stopWhen: Deferred.await(done) })
+        )
+      yield* Effect.all([run("w1"), run("w2")], { concurrency: 2 }).pipe(
+        Effect.provide(LeaseStore.layerMemory),
+        Effect.timeoutFail({ duration: "40 seconds", onTimeout: () => new Error("the workers did not read every record") })
+      )
+      expect([...seen].sort()).toEqual([...written].sort())
+      const summary = yield* kinesis.describeStreamSummary({ StreamName: streamName })
+      const consumers = yield* kinesis.listStreamConsumers!({ StreamARN: summary.StreamDescriptionSummary!.StreamARN! })
+      expect((consumers.Consumers ?? []).filter((c) => c.ConsumerName === name).map((c) => c.ConsumerStatus)).toEqual(["ACTIVE"])
     }))
 
   it.effect("retrieval must be \"polling\" or \"fanout\"", () =>
