@@ -200,6 +200,28 @@ layer(KinesisLocal.layer(), { excludeTestServices: true, timeout: "60 seconds" }
       expect(Math.min(...gaps(calls))).toBeGreaterThanOrEqual(995)
     }))
 
+  it.scoped("a renewal refused with ResourceInUse (the old subscription still held) is waited out even with RetryPolicy.none", () =>
+    Effect.gen(function* () {
+      const { streamName, target } = yield* streamWithConsumer
+      const real = yield* Kinesis
+      // The first subscription ends after 1 event; its first two renewals are refused as still in use.
+      const { api, calls } = wrapped(real, (index, events) =>
+        index === 0 ? Stream.take(events, 1) : index <= 2 ? Stream.fail(serviceError("ResourceInUseException", shardId(0))) : events)
+      const [first, second] = [values("x", 4), values("y", 4)]
+      yield* put(streamName, first)
+      const reader = yield* readRecords(readShardFanOut(target(), yield* settings({ retry: RetryPolicy.none })), 8).pipe(
+        Effect.provideService(Kinesis, api),
+        Effect.fork
+      )
+      yield* Effect.sleep("1500 millis")
+      yield* put(streamName, second)
+      const records = yield* Fiber.join(reader)
+      expect(records.map(textOf)).toEqual([...first, ...second])
+      expect(calls.length).toBe(4)
+      expect(calls.slice(1).every((c) => c.position.startsWith("AFTER_SEQUENCE_NUMBER:"))).toBe(true)
+      expect(Math.min(...gaps(calls))).toBeGreaterThanOrEqual(995)
+    }))
+
   it.scoped("ResourceInUse from kinesis-local itself (another subscription open) is waited out", () =>
     Effect.gen(function* () {
       const { streamName, target } = yield* streamWithConsumer

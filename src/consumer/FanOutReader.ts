@@ -61,6 +61,11 @@ export const readShardFanOut = (
 ): Stream.Stream<ShardChunk, KinesisError, Kinesis> =>
   shardChunks(settings, (kinesis, { budget, emit }) => subscribeShard(kinesis, target, settings, budget, emit))
 
+/** ResourceInUse refusals of a renewal taken as routine (a second apart) before the retry policy counts them. */
+const routineRefusals = 5
+
+const isResourceInUse = (error: KinesisError) => error._tag === "KinesisThrottled" && error.errorName === "ResourceInUseException"
+
 /** How one subscription ended: the shard is done, or the service (or a fault) ended it and it is renewed. */
 type Ended = "shardEnded" | "resubscribe"
 
@@ -147,13 +152,20 @@ const subscribeShard = (
       return ended ? "shardEnded" : "resubscribe"
     })
 
-    const retried = retryKinesis(settings.retry)(subscribeOnce).pipe(
+    // Right after a renewal the service may still hold the previous subscription (Kinesis refuses a
+    // new one within 5 s of the last): that ResourceInUse is routine, waited out a second at a time
+    // (subscribeOnce spaces the calls) without using up the retry policy, whatever it is.
+    let renewing = false
+    const attempt = Effect.suspend(() =>
+      renewing ? Effect.retry(subscribeOnce, { times: routineRefusals, while: isResourceInUse }) : subscribeOnce)
+    const retried = retryKinesis(settings.retry)(attempt).pipe(
       // A closed shard the service no longer knows is read as ended (as the KCL does); an open one is an error.
       Effect.catchTag("KinesisResourceNotFound", (error) =>
         target.closed === true ? Effect.succeed<Ended>("shardEnded") : Effect.fail(error))
     )
     while ((yield* retried) === "resubscribe") {
       // The service ended the subscription (or it dropped after progress): renew it from `position`.
+      renewing = true
     }
     if (!endedEmitted) {
       yield* emit({ shardId: target.shardId, records: [], bytes: 0, millisBehindLatest: 0, shardEnded: true })
