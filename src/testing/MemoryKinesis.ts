@@ -29,6 +29,7 @@ import {
   openShardFor,
   split
 } from "./memoryModel.js"
+import { makeFanOut } from "./memoryFanOut.js"
 import { makeShardMeter, type ShardMeter, type ThroughputLimits } from "./memoryLimits.js"
 import { makeReads } from "./memoryReads.js"
 
@@ -134,6 +135,7 @@ const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHa
   Effect.gen(function* () {
     const streams = new Map<string, MemoryStream>()
     const meter = makeShardMeter(options.throughputLimits)
+    const fanOut = makeFanOut(streams)
 
     const createWithRetention = (input: CreateStreamCommandInput, retentionHours = 24) =>
       at((now) => {
@@ -170,7 +172,7 @@ const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHa
               EnhancedMonitoring: [{ ShardLevelMetrics: [] }],
               EncryptionType: "NONE",
               OpenShardCount: stream.shards.filter((s) => s.endingSeq === undefined).length,
-              ConsumerCount: 0
+              ConsumerCount: fanOut.consumerCount(stream.arn)
             }
           }))
       )
@@ -289,8 +291,12 @@ const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHa
         at(() => {
           const name = nameOf(input)
           return withStream(streams, "DeleteStream", name, { streamName: name }, (stream) =>
-            Effect.sync(() => void streams.delete(stream.name)))
-        })
+            Effect.sync(() => {
+              streams.delete(stream.name)
+              fanOut.dropStream(stream.arn)
+            }))
+        }),
+      ...fanOut.calls
     }
 
     const handle: MemoryKinesisHandle = {
@@ -312,7 +318,10 @@ const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHa
  * expiry, retention and arrival times on Effect's `Clock`, ListShards paging, shard splits and
  * merges, the 10 MiB GetRecords cap, and (when asked) the per-shard throughput quotas. Other
  * failures come from `Faults`. The read that drains a closed shard returns its last records with no
- * `NextShardIterator`, and the `ChildShards`.
+ * `NextShardIterator`, and the `ChildShards`. Enhanced fan-out too: consumers (ACTIVE as soon as
+ * registered) and SubscribeToShard, which pushes an event each second of `Clock` time, ends after
+ * 5 minutes or with a closed shard's last event (no continuation, the children), and refuses a
+ * second open subscription of a consumer to a shard with ResourceInUse.
  *
  * @example
  * ```ts

@@ -5,19 +5,27 @@ import { unitFloat } from "./prng.js"
 /** The marker every injected error's cause carries in its message. */
 export const injected = "injected by shardline/testing Faults"
 
+// A record, so that an operation added to KinesisOperation and left out here is a compile error.
+const everyOperation: Record<KinesisOperation, true> = {
+  CreateStream: true,
+  DescribeStreamSummary: true,
+  ListShards: true,
+  GetShardIterator: true,
+  GetRecords: true,
+  PutRecord: true,
+  PutRecords: true,
+  SplitShard: true,
+  MergeShards: true,
+  DeleteStream: true,
+  RegisterStreamConsumer: true,
+  DescribeStreamConsumer: true,
+  ListStreamConsumers: true,
+  DeregisterStreamConsumer: true,
+  SubscribeToShard: true
+}
+
 /** Every {@link KinesisOperation}, for checking plans read from data. */
-export const kinesisOperations: ReadonlyArray<KinesisOperation> = [
-  "CreateStream",
-  "DescribeStreamSummary",
-  "ListShards",
-  "GetShardIterator",
-  "GetRecords",
-  "PutRecord",
-  "PutRecords",
-  "SplitShard",
-  "MergeShards",
-  "DeleteStream"
-]
+export const kinesisOperations = Object.keys(everyOperation) as ReadonlyArray<KinesisOperation>
 
 /** The error codes Kinesis puts on a failed PutRecords entry. */
 export type PutEntryErrorCode = "ProvisionedThroughputExceededException" | "InternalFailure"
@@ -42,6 +50,11 @@ export type FailedEntries = "one" | ReadonlyArray<number> | { readonly rate: num
  *   out and only the answer was lost, as with `Timeout.lostResponse`.
  * - `FailedPutEntries`: PutRecords only; the chosen entries come back with `errorCode` and are not
  *   written, the others are.
+ *
+ * On SubscribeToShard (a stream of events) a fault is decided when the subscription starts: an
+ * error fails the stream at once (`{ _tag: "AwsError", name: "ResourceInUseException" }` is the
+ * retryable throttle the real client makes of it there), and a `ConnectionReset` drops the open
+ * subscription: the events of its first `afterMs` arrive, then the stream fails with the reset.
  */
 export type FaultKind =
   | { readonly _tag: "Throttle" }

@@ -15,7 +15,10 @@ import { wrapRules } from "./faultWrapper.js"
 /** How a recorded call ended: passed through and succeeded or failed, failed by a rule, or interrupted. */
 export type CallOutcome = "ok" | "failed" | "injected" | "interrupted"
 
-/** One call that reached the wrapped service. */
+/**
+ * One call that reached the wrapped service. A SubscribeToShard is one call for its whole
+ * subscription: `at` is when it started, and it is logged when the subscription ends.
+ */
 export interface RecordedCall {
   readonly operation: KinesisOperation
   /** When the call started, in `Clock` millis (so `TestClock` time in tests). */
@@ -23,7 +26,7 @@ export interface RecordedCall {
   readonly outcome: CallOutcome
   readonly streamName?: string
   readonly shardId?: string
-  /** For a GetRecords that succeeded: how many records it returned. */
+  /** For a GetRecords that succeeded: how many records it returned; for a SubscribeToShard that ended without error: how many it delivered. */
   readonly records?: number
   /** For "failed" and "injected": the error. */
   readonly error?: KinesisError
@@ -98,7 +101,8 @@ function layer(faults: FaultPlan | ReadonlyArray<FaultRule>): FaultsLayer<Invali
 
 /**
  * Fault injection and a call log for the Kinesis service, for tests of retries, dropped
- * connections, iterator renewal and back-pressure. Faults come as rules (functions) or as a
+ * connections, iterator renewal, back-pressure and enhanced fan-out (the consumer calls, and
+ * SubscribeToShard: see {@link FaultKind}). Faults come as rules (functions) or as a
  * {@link FaultPlan} (data).
  *
  * @example

@@ -1,6 +1,6 @@
 import type { ChildShard, GetShardIteratorCommandInput } from "@aws-sdk/client-kinesis"
 import { Effect } from "effect"
-import type { KinesisApi, KinesisError } from "../kinesis/index.js"
+import type { KinesisApi, KinesisError, KinesisOperation } from "../kinesis/index.js"
 import { at, between, invalid, nameOf, notFound, outOfRange, refuse, validation, withStream } from "./memoryCalls.js"
 import type { ShardMeter } from "./memoryLimits.js"
 import {
@@ -18,12 +18,16 @@ const ITERATOR_TTL_MS = 5 * 60 * 1000
 /** A GetRecords answer holds at most 10 MiB (and always at least one record when there is one). */
 const MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 
-/** The first seq an iterator of this type reads. */
-const startPosition = (
-  input: GetShardIteratorCommandInput,
+/** Where a read starts, as GetShardIterator names it (SubscribeToShard's StartingPosition maps onto it). */
+export type StartInput = Pick<GetShardIteratorCommandInput, "ShardIteratorType" | "StartingSequenceNumber" | "Timestamp">
+
+/** The first seq an iterator (or a subscription, for `operation` SubscribeToShard) of this type reads. */
+export const startPosition = (
+  input: StartInput,
   stream: MemoryStream,
   shard: MemoryShard,
-  now: number
+  now: number,
+  operation: KinesisOperation = "GetShardIterator"
 ): Effect.Effect<number, KinesisError> => {
   const target = { streamName: stream.name, shardId: shard.shardId }
   const type = input.ShardIteratorType
@@ -31,7 +35,7 @@ const startPosition = (
   const bySequence = type === "AT_SEQUENCE_NUMBER" || type === "AFTER_SEQUENCE_NUMBER"
   if (bySequence !== (given !== undefined)) {
     return invalid(
-      "GetShardIterator",
+      operation,
       target,
       "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or " +
         `(2) TRIM_HORIZON, LATEST or AT_TIMESTAMP and no StartingSequenceNumber. Request specified ${type}.`
@@ -41,7 +45,7 @@ const startPosition = (
     const seq = parseSeq(given)
     const owner = seq === undefined ? undefined : stream.shardOfSeq.get(seq)
     if (seq === undefined || (owner !== undefined && owner !== shard.shardId)) {
-      return invalid("GetShardIterator", target, `StartingSequenceNumber ${given} is invalid for ${shard.shardId}.`)
+      return invalid(operation, target, `StartingSequenceNumber ${given} is invalid for ${shard.shardId}.`)
     }
     return Effect.succeed(type === "AT_SEQUENCE_NUMBER" ? seq : seq + 1)
   }
@@ -53,20 +57,21 @@ const startPosition = (
     case "AT_TIMESTAMP": {
       const time = input.Timestamp?.getTime()
       if (time === undefined || Number.isNaN(time) || time > now) {
-        return invalid("GetShardIterator", target, "AT_TIMESTAMP needs a Timestamp that is not in the future.")
+        return invalid(operation, target, "AT_TIMESTAMP needs a Timestamp that is not in the future.")
       }
       const first = shard.records.find((r) => r.arrival >= time)
       return Effect.succeed(first?.seq ?? stream.nextSeq)
     }
     default:
-      return validation("GetShardIterator", target, "shardIteratorType", type, "Member must be an iterator type")
+      return validation(operation, target, "shardIteratorType", type, "Member must be an iterator type")
   }
 }
 
 const iterator = (streamName: string, shardId: string, position: number, now: number) =>
   encodeToken("Iterator", [streamName, shardId, position, now])
 
-const childShards = (stream: MemoryStream, shard: MemoryShard): Array<ChildShard> =>
+/** The children of a closed shard, as a read that ends it answers them. */
+export const childShards = (stream: MemoryStream, shard: MemoryShard): Array<ChildShard> =>
   shard.children.flatMap((id) => {
     const child = findShard(stream, id)
     if (child === undefined) return []
