@@ -65,6 +65,18 @@ const noting = (api: KinesisApi) => {
   return { api: noted, subscriptions }
 }
 
+/** Reads `n` records of shard 0 of "s" from TRIM_HORIZON through `api`, on a fiber. */
+const readFork = (api: KinesisApi, consumerArn: string, n: number) =>
+  Effect.flatMap(settings, (s) =>
+    readShardFanOut({ streamName: "s", shardId: shard0, position: ShardPosition.trimHorizon, consumerArn }, s).pipe(
+      Stream.mapConcat((chunk) => chunk.records),
+      Stream.take(n),
+      Stream.runCollect,
+      Effect.map(Chunk.toReadonlyArray),
+      Effect.provideService(Kinesis, api),
+      Effect.fork
+    ))
+
 /** Moves the clock in `step`s until the fiber is done (at most `limit` steps). */
 const runOut = <A, E>(fiber: Fiber.Fiber<A, E>, step: Duration.DurationInput = "1 second", limit = 1000) =>
   Effect.gen(function* () {
@@ -247,14 +259,7 @@ describe("readShardFanOut over MemoryKinesis", () => {
       const { api, subscriptions } = noting(memory.api)
       const batches = [values("a", 5), values("b", 5), values("c", 5), values("d", 5)]
       yield* put(memory.api, "s", batches[0]!)
-      const reader = yield* readShardFanOut({ streamName: "s", shardId: shard0, position: ShardPosition.trimHorizon, consumerArn }, yield* settings).pipe(
-        Stream.mapConcat((chunk) => chunk.records),
-        Stream.take(20),
-        Stream.runCollect,
-        Effect.map(Chunk.toReadonlyArray),
-        Effect.provideService(Kinesis, api),
-        Effect.fork
-      )
+      const reader = yield* readFork(api, consumerArn, 20)
       yield* TestClock.adjust("2 minutes")
       const [, , , , lastB] = (yield* put(memory.api, "s", batches[1]!)).Records!
       // Put after the first subscription's last event (at 299 s), before it ends (at 300 s).
@@ -315,14 +320,7 @@ describe("readShardFanOut through Faults", () => {
       const second = values("second", 5)
       const third = values("third", 5)
       yield* put(memory.api, "s", first)
-      const reader = yield* readShardFanOut({ streamName: "s", shardId: shard0, position: ShardPosition.trimHorizon, consumerArn }, yield* settings).pipe(
-        Stream.mapConcat((chunk) => chunk.records),
-        Stream.take(20),
-        Stream.runCollect,
-        Effect.map(Chunk.toReadonlyArray),
-        Effect.provideService(Kinesis, api),
-        Effect.fork
-      )
+      const reader = yield* readFork(api, consumerArn, 20)
       // Subscribed at 2 s (after two refusals 1 s apart), dropped at 4.5 s; events at 2, 3 and 4 s.
       yield* TestClock.adjust("3500 millis")
       yield* put(memory.api, "s", second)
