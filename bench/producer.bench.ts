@@ -9,7 +9,8 @@ import { partitionKeyOf, randomEvent, seededRandom } from "../examples/clickstre
 import { type ClickstreamEvent, ClickstreamEventSchema } from "../gen/shardline/examples/clickstream/v1/clickstream_pb.js"
 import { Codec, Kinesis, type KinesisApi, Producer, type PutResult } from "../src/index.js"
 import { AggregateBuilder } from "../src/producer/aggregate.js"
-import { isMagic, MAX_CALL_BYTES, MAX_CALL_RECORDS, MAX_RECORD_BYTES, utf8Length } from "../src/producer/limits.js"
+import { MAX_CALL_BYTES, MAX_CALL_RECORDS, MAX_RECORD_BYTES, utf8Length } from "../src/kinesis/limits.js"
+import { isAggregated } from "../src/kpl/index.js"
 import { ShardMap } from "../src/producer/shardMap.js"
 import { hashKeyOf } from "../src/state/routing.js"
 import { blackholeValue, consume, median, type Result, runMain } from "./harness.js"
@@ -121,7 +122,7 @@ const makeCalls = (route: boolean) => {
     for (let i = 0; i < entries.length; i++) {
       const { ShardId, SequenceNumber } = out[i]!
       const n = users[i]!
-      const aggregated = n > 1 || isMagic(entries[i]!.Data!)
+      const aggregated = n > 1 || isAggregated(entries[i]!.Data!)
       for (let k = 0; k < n; k++) {
         results.push({ shardId: ShardId!, sequenceNumber: SequenceNumber!, subSequenceNumber: aggregated ? k : 0 })
       }
@@ -174,7 +175,7 @@ const baselineAggregated = (): number => {
   const calls = makeCalls(true)
   const openByShard = new Map<string | undefined, Open>()
   const close = (open: Open) => {
-    const alone = open.builder.count === 1 && !isMagic(open.first)
+    const alone = open.builder.count === 1 && !isAggregated(open.first)
     calls.add({ PartitionKey: open.partitionKey, Data: alone ? open.first : open.builder.encode() }, open.size, open.builder.count)
   }
   for (const message of messages) {

@@ -1,5 +1,6 @@
 import { Effect } from "effect"
 import type { KinesisApi, KinesisError } from "../kinesis/index.js"
+import { MAX_CALL_BYTES, MAX_CALL_RECORDS, utf8Length } from "../kinesis/limits.js"
 import { type RetryOption, retryKinesis, scheduleFor } from "../retry/index.js"
 import { DeadLetterError } from "./DeadLetter.js"
 
@@ -9,18 +10,14 @@ export interface PutEntry {
   readonly data: Uint8Array
 }
 
-/** PutRecords takes at most 500 entries and 5 MiB per call. */
-const MAX_ENTRIES = 500
-const MAX_BYTES = 5 * 1024 * 1024
-
 /** Groups entries into PutRecords calls within the entry and byte limits, in order. */
 const chunk = <T extends PutEntry>(entries: ReadonlyArray<T>): ReadonlyArray<ReadonlyArray<T>> => {
   const out: Array<Array<T>> = []
   let current: Array<T> = []
   let bytes = 0
   for (const entry of entries) {
-    const size = entry.data.byteLength + Buffer.byteLength(entry.partitionKey)
-    if (current.length > 0 && (current.length === MAX_ENTRIES || bytes + size > MAX_BYTES)) {
+    const size = entry.data.byteLength + utf8Length(entry.partitionKey)
+    if (current.length > 0 && (current.length === MAX_CALL_RECORDS || bytes + size > MAX_CALL_BYTES)) {
       out.push(current)
       current = []
       bytes = 0

@@ -2,7 +2,7 @@ import { Clock, Deferred, Duration, Effect, Exit, Queue, type Scope } from "effe
 import type { InvalidOption } from "../config/index.js"
 import { Kinesis, type KinesisError } from "../kinesis/index.js"
 import { ProducerClosed, type ProducerError } from "./errors.js"
-import { MAX_CALL_BYTES, MAX_CALL_RECORDS } from "./limits.js"
+import { MAX_CALL_BYTES, MAX_CALL_RECORDS } from "../kinesis/limits.js"
 import { type ProducerOptions, settingsOf } from "./options.js"
 import { planCall } from "./plan.js"
 import { isPrepared, type Outgoing, type Pending, type Prepared, prepareWith, type PutResult } from "./records.js"

@@ -1,6 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf"
 import { createHash } from "node:crypto"
 import { AggregatedRecordSchema, RecordSchema } from "../../gen/shardline/kpl/v1/aggregated_record_pb.js"
+import { utf8Length } from "../kinesis/limits.js"
 
 /** The KPL's magic prefix and MD5 trailer around the protobuf body. */
 const MAGIC = Uint8Array.from([0xf3, 0x89, 0x9a, 0xc2])
@@ -20,7 +21,6 @@ const varintSize = (n: number): number => {
 /** A length-delimited field of `length` bytes with a one-byte tag. */
 const fieldSize = (length: number): number => 1 + varintSize(length) + length
 
-const utf8Length = (text: string): number => Buffer.byteLength(text, "utf8")
 
 /**
  * One user record for an aggregate.

@@ -3,7 +3,7 @@ import type { Codec } from "../codec/index.js"
 import { durationOption, integerOption, InvalidOption, textOption } from "../config/index.js"
 import { RetryPolicy, type RetryOption } from "../retry/index.js"
 import { retryOption } from "../retry/retryKinesis.js"
-import { MAX_RECORD_BYTES } from "./limits.js"
+import { MAX_RECORD_BYTES } from "../kinesis/limits.js"
 
 /**
  * KPL aggregation settings: user records bound for the same shard are packed into aggregates of

@@ -1,5 +1,6 @@
 import { AggregateBuilder } from "./aggregate.js"
-import { isMagic, MAX_CALL_BYTES, MAX_CALL_RECORDS, utf8Length } from "./limits.js"
+import { MAX_CALL_BYTES, MAX_CALL_RECORDS, utf8Length } from "../kinesis/limits.js"
+import { isAggregated } from "../kpl/index.js"
 import type { Outgoing, Pending } from "./records.js"
 
 // Which buffered records go into the next PutRecords call: in buffer order, within 500 entries
@@ -129,7 +130,7 @@ const planAggregated = ({ buffer, inFlightKeys, ordered, shardOf }: PlanInput, m
   const entries = groups.map((group): Outgoing => {
     const first = group.users[0]!
     // One record goes as it is (as the KPL does), unless its bytes would read as an aggregate.
-    const alone = group.users.length === 1 && !isMagic(first.data)
+    const alone = group.users.length === 1 && !isAggregated(first.data)
     return {
       partitionKey: first.partitionKey,
       explicitHashKey: first.explicitHashKey,

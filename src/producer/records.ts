@@ -4,7 +4,9 @@ import type { KinesisError } from "../kinesis/index.js"
 import { hashKeyOf } from "../state/routing.js"
 import { AggregateBuilder } from "./aggregate.js"
 import { EncodeError, InvalidRecordKey, type ProducerError, RecordTooLarge } from "./errors.js"
-import { isMagic, MAX_RECORD_BYTES, utf8Length, validHashKey } from "./limits.js"
+import { MAX_RECORD_BYTES, utf8Length } from "../kinesis/limits.js"
+import { isAggregated } from "../kpl/index.js"
+import { validHashKey } from "./limits.js"
 import type { ProducerOptions } from "./options.js"
 
 // A message's way through the producer: checked and encoded (Prepared), buffered (Pending), sent
@@ -87,7 +89,7 @@ export const prepareWith = <A>(options: ProducerOptions<A>, aggregating: boolean
   const size = data.length + utf8Length(partitionKey)
   if (size > MAX_RECORD_BYTES) return new RecordTooLarge({ bytes: size, limit: MAX_RECORD_BYTES, partitionKey })
   const entry = { partitionKey, explicitHashKey, data }
-  if (aggregating && isMagic(data)) {
+  if (aggregating && isAggregated(data)) {
     // Sent alone it would read as an aggregate: it always goes wrapped, which must fit.
     const wrapped = new AggregateBuilder().bytesWith(entry) + utf8Length(partitionKey)
     if (wrapped > MAX_RECORD_BYTES) return new RecordTooLarge({ bytes: wrapped, limit: MAX_RECORD_BYTES, partitionKey })
