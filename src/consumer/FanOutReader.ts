@@ -3,7 +3,7 @@ import { Clock, Duration, Effect, Either, Stream } from "effect"
 import { Kinesis, type KinesisApi, type KinesisError } from "../kinesis/index.js"
 import { errorClassOf, retryKinesis } from "../retry/index.js"
 import type { PrefetchBudget } from "./PrefetchBudget.js"
-import { resumeInside, shardChunks, toRecord } from "./shardChunks.js"
+import { resumeInside, shardChunks, toRecord, whenGone } from "./shardChunks.js"
 import type { ShardChunk, ShardReaderSettings, ShardReadTarget } from "./ShardReader.js"
 import { iteratorRequest, ShardPosition } from "./ShardPosition.js"
 import { fanOutUnsupported } from "./StreamConsumer.js"
@@ -158,11 +158,7 @@ const subscribeShard = (
     let renewing = false
     const attempt = Effect.suspend(() =>
       renewing ? Effect.retry(subscribeOnce, { times: routineRefusals, while: isResourceInUse }) : subscribeOnce)
-    const retried = retryKinesis(settings.retry)(attempt).pipe(
-      // A closed shard the service no longer knows is read as ended (as the KCL does); an open one is an error.
-      Effect.catchTag("KinesisResourceNotFound", (error) =>
-        target.closed === true ? Effect.succeed<Ended>("shardEnded") : Effect.fail(error))
-    )
+    const retried = retryKinesis(settings.retry)(attempt).pipe(whenGone(target, "shardEnded" as Ended))
     while ((yield* retried) === "resubscribe") {
       // The service ended the subscription (or it dropped after progress): renew it from `position`.
       renewing = true

@@ -4,7 +4,7 @@ import type { Kinesis, KinesisApi, KinesisError } from "../kinesis/index.js"
 import { RetryPolicy, type RetryOption, retryKinesis } from "../retry/index.js"
 import { retryOption } from "../retry/retryKinesis.js"
 import type { PrefetchBudget } from "./PrefetchBudget.js"
-import { resumeInside, shardChunks, toRecord } from "./shardChunks.js"
+import { resumeInside, shardChunks, toRecord, whenGone } from "./shardChunks.js"
 import { iteratorRequest, ShardPosition } from "./ShardPosition.js"
 
 /** One record as read from a shard, before decoding. */
@@ -145,9 +145,7 @@ const pollShard = (
       }
       return target.position
     }
-    // A closed shard the service no longer knows is read as ended (as the KCL does); an open one is an error.
-    const undefinedIfGone = <A, R>(effect: Effect.Effect<A, KinesisError, R>): Effect.Effect<A | undefined, KinesisError, R> =>
-      Effect.catchTag(effect, "KinesisResourceNotFound", (error) => (target.closed === true ? Effect.succeed(undefined) : Effect.fail(error)))
+    const undefinedIfGone = whenGone(target, undefined)
     const freshIterator = Effect.suspend(() =>
       kinesis.getShardIterator({
         StreamName: target.streamName,

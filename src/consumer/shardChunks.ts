@@ -67,3 +67,12 @@ export const resumeInside = (start: ShardPosition) => {
     }
   }
 }
+
+/**
+ * A closed shard the service no longer knows (its records outlived the retention period) is read
+ * as ended, as the KCL does: the call answers `gone` instead of failing. For an open shard, or
+ * when the reader does not know, ResourceNotFound stays an error.
+ */
+export const whenGone = <B>(target: { readonly closed?: boolean | undefined }, gone: B) =>
+<A, E extends KinesisError, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A | B, E, R> =>
+  Effect.catchIf(effect, (error: E) => error._tag === "KinesisResourceNotFound" && target.closed === true, () => Effect.succeed(gone))
