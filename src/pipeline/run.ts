@@ -270,19 +270,23 @@ const sinkDeadLetters = <A>(
 ) =>
   Effect.map(Clock.currentTimeMillis, (now) => {
     const byPosition = new Map(raw.map((r) => [`${r.shardId}/${r.sequenceNumber}`, r]))
+    // Each aggregate is expanded once, however many of its user records were given up.
+    const expanded = new Map<KinesisRecord, ReadonlyArray<Uint8Array> | undefined>()
+    const bytesOf = (carrier: KinesisRecord, subSequenceNumber: number): Uint8Array => {
+      if (!isAggregated(carrier.data)) return carrier.data
+      if (!expanded.has(carrier)) {
+        const users = deaggregate(carrier)
+        expanded.set(carrier, Either.isRight(users) ? users.right.map((u) => u.data) : undefined)
+      }
+      return expanded.get(carrier)?.[subSequenceNumber] ?? carrier.data
+    }
     return failed.map(({ attempts, message, record }) => {
       // A result of an aggregating operator has no bytes of its own: what it carries is its latest record's.
+      // Inside a KPL aggregate, a user record's own bytes, to replay it as itself.
       const carrier = byPosition.get(`${record.shardId}/${record.sequenceNumber}`)
       return deadLetter(origin, record, carrier === undefined ? new Uint8Array(0) : bytesOf(carrier, record.subSequenceNumber), { kind: "sink", message, attempts }, now)
     })
   })
-
-/** A record's own bytes: inside a KPL aggregate, its user record's (to replay it as itself). */
-const bytesOf = (carrier: KinesisRecord, subSequenceNumber: number): Uint8Array => {
-  if (!isAggregated(carrier.data)) return carrier.data
-  const users = deaggregate(carrier)
-  return Either.isRight(users) ? users.right[subSequenceNumber]?.data ?? carrier.data : carrier.data
-}
 
 const noStates: ReadonlyMap<string, Uint8Array> = new Map()
 const noRecords: ReadonlyArray<never> = []
