@@ -1,9 +1,11 @@
 // Fails when gen/ is not what `buf generate` makes from proto/ (protoc-gen-es's files and
-// protoc-gen-shardline's), or when `buf lint` fails.
+// protoc-gen-shardline's), when `buf lint` fails, or when proto/ breaks records written with the
+// last release's schemas (`buf breaking`, scripts/schema-guard.mjs).
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, relative } from "node:path"
+import { checkBreaking } from "./schema-guard.mjs"
 
 const root = process.cwd()
 const bin = join(root, "node_modules", ".bin")
@@ -30,11 +32,12 @@ try {
     else if (!readFileSync(join(scratch, "gen", f)).equals(readFileSync(join(root, "gen", f)))) problems.push(`stale: gen/${f}`)
   }
   for (const f of have) if (!want.includes(f)) problems.push(`not generated from proto/: gen/${f}`)
-  if (problems.length > 0) {
-    console.error(`gen/ is out of date; run \`npm run gen\` and commit:\n  ${problems.join("\n  ")}`)
-    process.exit(1)
-  }
-  console.log(`gen/ is up to date (${want.length} files); buf lint passed`)
+  if (problems.length > 0) console.error(`gen/ is out of date; run \`npm run gen\` and commit:\n  ${problems.join("\n  ")}`)
+  // Also when gen/ is stale: a schema change usually makes both, and both are worth one run.
+  const breaking = checkBreaking(root)
+  if (!breaking.ok) console.error(breaking.report)
+  if (problems.length > 0 || !breaking.ok) process.exitCode = 1
+  else console.log(`gen/ is up to date (${want.length} files); buf lint passed; ${breaking.line}`)
 } finally {
   rmSync(scratch, { recursive: true, force: true })
 }
