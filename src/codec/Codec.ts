@@ -11,6 +11,7 @@ import {
   toJsonString
 } from "@bufbuild/protobuf"
 import { Either } from "effect"
+import { compressed, deflateRaw, gzip, zlib } from "./compression.js"
 import { DecodeError, jsonSyntaxReason, protobufBinaryReason, protobufJsonReason } from "./DecodeError.js"
 
 /** Where a record came from, copied into the {@link DecodeError} when it cannot be decoded. */
@@ -267,4 +268,4 @@ const json = <A = unknown>(): Codec<A> => ({
  * const events = Codec.protobuf(ClickstreamEventSchema) // Codec<ClickstreamEvent>
  * ```
  */
-export const Codec = { protobuf, fast, protobufJson, utf8, bytes, json } as const
+export const Codec = { protobuf, fast, protobufJson, utf8, bytes, json, compressed, gzip, zlib, deflateRaw } as const
