@@ -166,7 +166,7 @@ describe("pipeline over MemoryKinesis (live clock)", () => {
         expect(seen.every((b) => b.records.length === 0 && b.sourceRecords === 0 && b.checkpoints.size === 0)).toBe(true)
         expect(seen.slice(0, -1).every((b) => b.closedBy === "interval")).toBe(true)
         expect(seen[seen.length - 1]!.closedBy).toBe("end")
-        expect(summary).toEqual({ batches: seen.length, records: 0, shardsEnded: 0, deadLettered: 0 })
+        expect(summary).toEqual({ batches: seen.length, records: 0, shardsEnded: 0, deadLettered: 0, filtered: 0 })
       }))
 
     it.effect("skipEmptyBatches leaves out empty batches; batch ids stay consecutive", () =>
@@ -185,7 +185,7 @@ describe("pipeline over MemoryKinesis (live clock)", () => {
         expect(batches.every((b) => b.records.length > 0)).toBe(true)
         expect(batches.map((b) => b.batchId)).toEqual(batches.map((_, i) => i))
         expect(recordsOf(batches).map((r) => r.value)).toEqual(["early", "late-1", "late-2"])
-        expect(summary).toEqual({ batches: batches.length, records: 3, shardsEnded: 0, deadLettered: 0 })
+        expect(summary).toEqual({ batches: batches.length, records: 3, shardsEnded: 0, deadLettered: 0, filtered: 0 })
       }).pipe(Effect.scoped))
 
     it.effect("batch metadata: ids from 0, closedBy size / interval / end, positions and lag per batch", () =>
@@ -221,7 +221,7 @@ describe("pipeline over MemoryKinesis (live clock)", () => {
         for (const batch of batches) expect(batch.closedAt.getTime()).toBeGreaterThanOrEqual(batch.openedAt.getTime())
         const byInterval = full[2]!
         expect(byInterval.closedAt.getTime() - byInterval.openedAt.getTime()).toBeGreaterThanOrEqual(140)
-        expect(summary).toEqual({ batches: batches.length, records: 20, shardsEnded: 0, deadLettered: 0 })
+        expect(summary).toEqual({ batches: batches.length, records: 20, shardsEnded: 0, deadLettered: 0, filtered: 0 })
       }))
 
     it.effect("many shards: every record once, per-shard order kept, each batch's positions are its last records", () =>
@@ -314,7 +314,7 @@ describe("pipeline over MemoryKinesis (live clock)", () => {
           return { ...run, calls: yield* (yield* KinesisCalls).calls }
         }).pipe(withStore(store), Effect.provide(Faults.layer([])))
         expect(recordsOf(second.batches).map((r) => r.value).sort()).toEqual(["n0", "n1", "n2", "n3"])
-        expect(second.summary).toEqual({ batches: second.batches.length, records: 4, shardsEnded: 0, deadLettered: 0 })
+        expect(second.summary).toEqual({ batches: second.batches.length, records: 4, shardsEnded: 0, deadLettered: 0, filtered: 0 })
         expect(second.calls.filter((c) => c.shardId === parent)).toEqual([])
         expect(second.calls.some((c) => c.operation === "GetRecords" && c.shardId === children[0])).toBe(true)
       }))

@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import type { KinesisApi, KinesisError } from "../kinesis/index.js"
-import { MAX_CALL_BYTES, MAX_CALL_RECORDS, utf8Length } from "../kinesis/limits.js"
+import { MAX_CALL_BYTES, MAX_CALL_RECORDS, MAX_RECORD_BYTES, utf8Length } from "../kinesis/limits.js"
 import { type RetryOption, retryKinesis, scheduleFor } from "../retry/index.js"
 import { DeadLetterError } from "./DeadLetter.js"
 
@@ -10,20 +10,30 @@ export interface PutEntry {
   readonly data: Uint8Array
 }
 
-/** Groups entries into PutRecords calls within the entry and byte limits, in order. */
+/**
+ * Groups entries into PutRecords calls within the entry and byte limits, in order. An entry over
+ * 1 MiB (from a stream with large records) goes in a call of its own, as the producer sends them:
+ * if the destination stream refuses its size, only that call fails.
+ */
 const chunk = <T extends PutEntry>(entries: ReadonlyArray<T>): ReadonlyArray<ReadonlyArray<T>> => {
   const out: Array<Array<T>> = []
   let current: Array<T> = []
   let bytes = 0
   for (const entry of entries) {
     const size = entry.data.byteLength + utf8Length(entry.partitionKey)
-    if (current.length > 0 && (current.length === MAX_CALL_RECORDS || bytes + size > MAX_CALL_BYTES)) {
+    const large = size > MAX_RECORD_BYTES
+    if (current.length > 0 && (large || current.length === MAX_CALL_RECORDS || bytes + size > MAX_CALL_BYTES)) {
       out.push(current)
       current = []
       bytes = 0
     }
     current.push(entry)
     bytes += size
+    if (large) {
+      out.push(current)
+      current = []
+      bytes = 0
+    }
   }
   if (current.length > 0) out.push(current)
   return out

@@ -92,6 +92,12 @@ export interface Batch<A> {
    * writes. Empty without leases.
    */
   readonly fencingTokens: ReadonlyMap<string, number>
+  /**
+   * With `parallelism` (see `RunOptions`): the lane of this sub-batch. Its records all come from
+   * one shard and hash to this lane by partition key; the batch's other lanes (same `batchId`) go
+   * to the sink at the same time. Undefined without parallelism.
+   */
+  readonly lane?: number | undefined
 }
 
 /** A chunk of decoded records. */

@@ -22,6 +22,7 @@ import type { LeaseSession } from "../coordinator/index.js"
 import type { StoredState } from "../state/StateRuntime.js"
 import type { Draft, RecordChunk, StreamRecord } from "./Batch.js"
 import { type DecodeOptions, decodeRecords, rawChunk } from "./decodeChunk.js"
+import { checkFilter, type RecordFilter } from "./filter.js"
 import { startLeased } from "./leasedSource.js"
 import { type Retrieval, shardReading, type ShardReading } from "./retrieval.js"
 import { storedState } from "./sourceState.js"
@@ -48,6 +49,14 @@ export interface KinesisSourceOptions<A> {
   readonly batchInterval: Duration.DurationInput
   /** A batch also closes when it holds this many records read from Kinesis. Default 10,000. */
   readonly maxBatchRecords?: number
+  /**
+   * A batch also closes before the record that would take it past this many payload bytes (the
+   * `Data` of the records read from Kinesis, before deaggregation and decoding); a record bigger
+   * than this forms a batch of its own. Default 64 MiB: six full 10 MiB GetRecords answers, far
+   * above what small records reach within `maxBatchRecords`, and a bound on a batch's memory when
+   * records are large (a stream's limit may be raised to 10 MiB per record).
+   */
+  readonly maxBatchBytes?: number
   /** Where shards without a checkpoint start. Default `TRIM_HORIZON` (nothing kept is skipped), as in the KCL. */
   readonly startAt?: InitialPosition
   /** Names whose checkpoints these are (the KCL's application name). Default `"shardline"`. */
@@ -63,6 +72,21 @@ export interface KinesisSourceOptions<A> {
    * `DeaggregateError`, sent to the dead-letter destination as one record. Default true, as in the KCL.
    */
   readonly deaggregate?: boolean
+  /**
+   * Skips records before they are decoded (Lambda's filter criteria): asked with each record's
+   * metadata and raw bytes (each KPL user record on its own, with its own keys), false skips it.
+   * A skipped record costs almost nothing: it is never decoded (so bytes that would not decode are
+   * no poison record when skipped: no `DecodeError`, no dead letter), never reaches the operators
+   * or the sink, and is still checkpointed with its batch. A corrupt KPL aggregate is still a
+   * poison record: its user records cannot be read to be judged. Build one with `RecordFilter`, or
+   * pass any cheap, pure predicate. Default: every record is decoded.
+   *
+   * @example
+   * ```ts
+   * filter: RecordFilter.partitionKey({ prefix: "tenant-42/" })
+   * ```
+   */
+  readonly filter?: RecordFilter
   /**
    * How shards are read: `"polling"` (GetRecords; a shard's 2 MB/s and 5 calls/s are shared with
    * every other polling consumer) or `"fanout"` (enhanced fan-out: SubscribeToShard through a
@@ -142,6 +166,8 @@ export interface ResolvedSource<A, R = CheckpointStore | LeaseStore> {
   readonly scope: CheckpointScope
   readonly batchInterval: Duration.Duration
   readonly maxBatchRecords: number
+  /** Payload bytes a batch holds at most (one bigger record alone passes it); undefined: no byte cap. */
+  readonly maxBatchBytes?: number | undefined
   /**
    * Opens the source for one run, in the run's scope. `stateful`: the pipeline keeps operator
    * state, so a child shard starts only once its parents' final state is committed.
@@ -162,6 +188,8 @@ const checkStartAt = (startAt: InitialPosition): Effect.Effect<InitialPosition, 
         })
       )
 
+const DEFAULT_MAX_BATCH_BYTES = 64 * 1024 * 1024
+
 /** Checks the options and builds the source; fails with {@link InvalidOption} naming what to change. */
 export const resolveKinesisSource = <A>(
   options: KinesisSourceOptions<A> | LeasedSourceOptions<A>
@@ -171,6 +199,7 @@ export const resolveKinesisSource = <A>(
     const applicationName = yield* textOption("applicationName", options.applicationName ?? "shardline")
     const batchInterval = yield* durationOption("batchInterval", options.batchInterval, 0, Duration.zero, true)
     const maxBatchRecords = yield* integerOption("maxBatchRecords", options.maxBatchRecords, 10_000, 1)
+    const maxBatchBytes = yield* integerOption("maxBatchBytes", options.maxBatchBytes, DEFAULT_MAX_BATCH_BYTES, 1)
     const startAt = yield* checkStartAt(options.startAt ?? "TRIM_HORIZON")
     const reader = yield* resolveReaderOptions(options.reader)
     const codec = options.codec
@@ -179,6 +208,9 @@ export const resolveKinesisSource = <A>(
     }
     const wanted = options.shardIds === undefined ? undefined : new Set(options.shardIds)
     const deaggregate = options.deaggregate !== false
+    const filter = options.filter
+    const badFilter = checkFilter(filter)
+    if (badFilter !== undefined) return yield* badFilter
     const retrieval = options.retrieval ?? "polling"
     if (retrieval !== "polling" && retrieval !== "fanout") {
       return yield* new InvalidOption({ option: "retrieval", given: JSON.stringify(retrieval) ?? String(retrieval), expected: `"polling" or "fanout"` })
@@ -197,15 +229,15 @@ export const resolveKinesisSource = <A>(
           Effect.zipRight(
             verified,
             Effect.flatMap(shardReading(streamName, retrieval, consumerName, reader, true), (read) =>
-              startCheckpointed({ scope, codec, deaggregate, reader, read, startAt, wanted, stateful }))
+              startCheckpointed({ scope, codec, deaggregate, filter, reader, read, startAt, wanted, stateful }))
           )
         : () =>
           Effect.zipRight(
             verified,
             Effect.flatMap(shardReading(streamName, retrieval, consumerName, reader, false), (read) =>
-              startLeased({ scope, codec, deaggregate, reader, read, startAt, settings: leases }))
+              startLeased({ scope, codec, deaggregate, filter, reader, read, startAt, settings: leases }))
           )
-    return { scope, batchInterval, maxBatchRecords, start }
+    return { scope, batchInterval, maxBatchRecords, maxBatchBytes, start }
   })
 
 /** Reads every (wanted) shard in lineage order from the positions in the CheckpointStore. */
@@ -213,6 +245,7 @@ const startCheckpointed = <A>(config: {
   readonly scope: CheckpointScope
   readonly codec: Codec<A>
   readonly deaggregate: boolean
+  readonly filter: RecordFilter | undefined
   readonly read: ShardReading
   readonly reader: ShardReaderSettings
   readonly startAt: InitialPosition
@@ -303,7 +336,7 @@ const startCheckpointed = <A>(config: {
 
     return {
       chunks,
-      decode: (records, options) => decodeRecords(codec, records, { ...options, deaggregate: config.deaggregate }),
+      decode: (records, options) => decodeRecords(codec, records, { ...options, deaggregate: config.deaggregate, filter: config.filter }),
       deliverable: (draft) => draft,
       fencingTokens: () => noTokens,
       commit,

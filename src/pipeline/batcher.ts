@@ -7,6 +7,11 @@ import type { BatchCloseReason, Draft, Positioned, RecordChunk } from "./Batch.j
 export interface BatcherOptions {
   readonly batchInterval: Duration.Duration
   readonly maxBatchRecords: number
+  /**
+   * A batch also closes before the record that would take its payload bytes (see {@link payloadBytes})
+   * past this. A record bigger than the cap forms a batch of its own. Default: no byte cap.
+   */
+  readonly maxBatchBytes?: number | undefined
   /** Source chunks held between the source and the batcher. Default 4. */
   readonly bufferChunks?: number
   /** When this completes, reading stops and what was read already is flushed as the last batches. */
@@ -19,23 +24,53 @@ type Event<T extends Positioned, E> =
   | { readonly _tag: "Failed"; readonly cause: Cause.Cause<E> }
   | { readonly _tag: "Tick"; readonly batch: number }
 
-/** Collects one batch; splits a chunk that would pass the cap and hands back the rest. */
+/**
+ * A record's payload bytes as the byte cap counts them: the length of its `data` (raw Kinesis
+ * records, before deaggregation and decoding); 0 for records without one.
+ */
+export const payloadBytes = (record: Positioned): number => {
+  const data = (record as { readonly data?: unknown }).data
+  return data instanceof Uint8Array ? data.byteLength : 0
+}
+
+/** Collects one batch; splits a chunk that would pass a cap and hands back the rest. */
 class DraftBuilder<T extends Positioned> {
   readonly records: Array<T> = []
   readonly checkpoints = new Map<string, Checkpoint>()
   readonly lag = new Map<string, number>()
   readonly sessions = new Map<string, LeaseSession>()
   readonly childShards = new Map<string, ReadonlyArray<ChildShard>>()
-  constructor(readonly max: number) {}
+  /** Payload bytes of `records`. */
+  private bytes = 0
+  /** A record was left out since it would have passed the byte cap. */
+  private bytesFull = false
+  constructor(readonly max: number, readonly maxBytes: number) {}
 
   get full() {
-    return this.records.length >= this.max
+    return this.records.length >= this.max || this.bytesFull || this.bytes >= this.maxBytes
   }
 
   add(chunk: RecordChunk<T>): RecordChunk<T> | undefined {
     if (chunk.session !== undefined) this.switchSession(chunk.shardId, chunk.session)
-    const room = this.max - this.records.length
-    const taken = chunk.records.length <= room ? chunk.records : chunk.records.slice(0, room)
+    const records = chunk.records
+    let room = Math.min(this.max - this.records.length, records.length)
+    if (this.maxBytes !== Infinity) {
+      // The first record of a batch is always taken, however big: a record over the cap is a batch of its own.
+      let n = 0
+      while (n < room) {
+        const size = payloadBytes(records[n]!)
+        if (this.bytes + size > this.maxBytes && this.records.length + n > 0) {
+          this.bytesFull = true
+          break
+        }
+        this.bytes += size
+        n++
+      }
+      room = n
+      // Nothing of the chunk fits: it goes whole to the next batch, leaving this one untouched.
+      if (room === 0 && records.length > 0) return chunk
+    }
+    const taken = records.length <= room ? records : records.slice(0, room)
     // One push per chunk (arguments stay far below the engine limit: a chunk is at most 10,000 records).
     if (taken.length <= 16_384) this.records.push(...taken)
     else for (const r of taken) this.records.push(r)
@@ -47,7 +82,7 @@ class DraftBuilder<T extends Positioned> {
     }
     else if (last !== undefined) this.checkpoints.set(chunk.shardId, Checkpoint.sequence(last.sequenceNumber))
     if (chunk.millisBehindLatest !== undefined) this.lag.set(chunk.shardId, chunk.millisBehindLatest)
-    return whole ? undefined : { ...chunk, records: chunk.records.slice(room) }
+    return whole ? undefined : { ...chunk, records: records.slice(room) }
   }
 
   /**
@@ -60,7 +95,11 @@ class DraftBuilder<T extends Positioned> {
     if (before === undefined || before === session) return
     const kept = this.records.filter((r) => r.shardId !== shardId)
     this.records.length = 0
-    for (const r of kept) this.records.push(r)
+    this.bytes = 0
+    for (const r of kept) {
+      this.records.push(r)
+      if (this.maxBytes !== Infinity) this.bytes += payloadBytes(r)
+    }
     this.checkpoints.delete(shardId)
   }
 
@@ -79,8 +118,9 @@ class DraftBuilder<T extends Positioned> {
 }
 
 /**
- * Turns source chunks into batches that close when `batchInterval` has passed since they opened or
- * when they hold `maxBatchRecords` records, whichever comes first. Every interval yields a batch,
+ * Turns source chunks into batches that close when `batchInterval` has passed since they opened,
+ * when they hold `maxBatchRecords` records, or before the record that would take them past
+ * `maxBatchBytes` payload bytes, whichever comes first (`closedBy: "size"` for both caps). Every interval yields a batch,
  * empty or not, as in Spark Streaming. Per-shard order is kept; a chunk is never reordered.
  * Timing runs on Effect's `Clock`; the wait for records is never interrupted (a timer posts a
  * tick instead), so no record can be lost between a time-out and a take. When the source fails,
@@ -127,7 +167,7 @@ export const batchChunks = <T extends Positioned, E, R>(
         if (ended && carry === undefined) return yield* Effect.fail(Option.none())
         const openedAt = yield* Clock.currentTimeMillis
         const current = ++batchNumber
-        const draft = new DraftBuilder<T>(options.maxBatchRecords)
+        const draft = new DraftBuilder<T>(options.maxBatchRecords, options.maxBatchBytes ?? Infinity)
         if (carry !== undefined) carry = draft.add(carry)
         if (draft.full || ended || failure !== undefined) {
           return draft.close(openedAt, yield* Clock.currentTimeMillis, draft.full ? "size" : failure !== undefined ? "failure" : "end")

@@ -4,6 +4,7 @@ import { type DeaggregateError, deaggregate, isAggregated } from "../kpl/index.j
 import type { KinesisRecord, ShardChunk } from "../consumer/index.js"
 import type { LeaseSession } from "../coordinator/index.js"
 import { type RecordChunk, type SourceChunk, type StreamRecord, withValue } from "./Batch.js"
+import type { RawRecord, RecordFilter } from "./filter.js"
 import { type RecordStep, throughSteps } from "./steps.js"
 
 /** How a batch's records are decoded. */
@@ -20,12 +21,25 @@ export interface DecodeOptions {
   readonly poison?: ((record: PoisonRecord, error: DecodeError | DeaggregateError) => void) | undefined
   /** Expand KPL aggregates into their user records. Default true. */
   readonly deaggregate?: boolean | undefined
+  /**
+   * The source's filter, asked before each record (each KPL user record) is decoded: a record it
+   * skips is never decoded, so it is no poison record either. It stays in the batch's raw records,
+   * so it is checkpointed with them.
+   */
+  readonly filter?: RecordFilter | undefined
+  /** The `now` filters are given (milliseconds): the batch's time. Default: the clock, read once per call when there is a filter. */
+  readonly now?: number | undefined
+  /** Counts what the filter skipped: `filtered` is added to. */
+  readonly tally?: { filtered: number } | undefined
 }
 
 /** A record that could not be read: a Kinesis record, or one user record of a KPL aggregate (its own key and bytes). */
 export interface PoisonRecord extends KinesisRecord {
   readonly subSequenceNumber?: number | undefined
 }
+
+/** A KPL user record as the filter and the decode loop see it. */
+type UserRecordView = PoisonRecord & RawRecord
 
 /**
  * Decodes records in one plain loop, with no Effect per record (measured 1.04x to 1.27x slower in
@@ -34,6 +48,7 @@ export interface PoisonRecord extends KinesisRecord {
  * aggregate expands into its user records, each with its own partition key and sub-sequence
  * number. The pipeline calls it when a batch runs, not when records are read: a decoded message
  * then lives while its record is handled, not through the read-ahead buffers and the whole batch.
+ * With a `filter`, a record (a user record) it skips is left out before its bytes are decoded.
  */
 export const decodeRecords = <A>(
   codec: Codec<A>,
@@ -43,6 +58,10 @@ export const decodeRecords = <A>(
   const steps = options.steps ?? []
   const { each, poison } = options
   const expand = options.deaggregate !== false
+  const filter = options.filter
+  // One clock read per batch, not per record.
+  const now = filter === undefined ? 0 : options.now ?? Date.now()
+  let filtered = 0
   // Sized up front (filters shorten it at the end, aggregates grow it): no regrowth garbage on the hot path.
   const records = new Array<StreamRecord<A>>(raw.length)
   let kept = 0
@@ -87,7 +106,10 @@ export const decodeRecords = <A>(
     // Read again from a checkpoint inside it: the user records below `skip` are done.
     const skip = r.skipUserRecords ?? 0
     if (!expand || !isAggregated(r.data)) {
-      if (skip === 0 && !take(r, r.data)) return Either.left(failure!)
+      if (skip !== 0) continue
+      // Skipped before its bytes are decoded; still in `raw`, so still checkpointed.
+      if (filter !== undefined && !filter(r, now)) filtered++
+      else if (!take(r, r.data)) return Either.left(failure!)
       continue
     }
     const users = deaggregate(r)
@@ -99,17 +121,20 @@ export const decodeRecords = <A>(
     }
     for (const u of users.right) {
       if (u.subSequenceNumber < skip) continue
-      const user: PoisonRecord = {
+      const user: UserRecordView = {
         shardId: r.shardId,
         sequenceNumber: r.sequenceNumber,
         subSequenceNumber: u.subSequenceNumber,
         partitionKey: u.partitionKey,
+        explicitHashKey: u.explicitHashKey,
         approximateArrivalTimestamp: r.approximateArrivalTimestamp,
         data: u.data
       }
-      if (!take(user, u.data)) return Either.left(failure!)
+      if (filter !== undefined && !filter(user, now)) filtered++
+      else if (!take(user, u.data)) return Either.left(failure!)
     }
   }
+  if (options.tally !== undefined) options.tally.filtered += filtered
   records.length = kept
   return Either.right(records)
 }

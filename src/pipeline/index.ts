@@ -5,6 +5,7 @@
  */
 export type { Batch, BatchCloseReason, StreamRecord } from "./Batch.js"
 export { GracefulStopTimeout } from "./errors.js"
+export { type HashKeyMatch, type KeyMatch, type RawRecord, RecordFilter } from "./filter.js"
 export { type BatchItemFailures, SinkRecordsFailed } from "./sinkFailures.js"
 export type { EventTimeOf, EventTimeOutput, EventTimeWindowOptions, LateRecord, WindowFired } from "./eventTime.js"
 export type { Key, Keyed } from "./keyed.js"

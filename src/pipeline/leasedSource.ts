@@ -9,6 +9,7 @@ import { type Lease, LeaseStore, type LeaseStoreError } from "../lease/index.js"
 import type { KinesisRecord } from "../consumer/index.js"
 import type { Draft } from "./Batch.js"
 import { decodeRecords, rawChunk } from "./decodeChunk.js"
+import type { RecordFilter } from "./filter.js"
 import type { SourceRun } from "./KinesisSource.js"
 import type { ShardReading } from "./retrieval.js"
 import { storedState } from "./sourceState.js"
@@ -25,6 +26,7 @@ export const startLeased = <A>(config: {
   readonly scope: CheckpointScope
   readonly codec: Codec<A>
   readonly deaggregate: boolean
+  readonly filter: RecordFilter | undefined
   readonly reader: ShardReaderSettings
   readonly read: ShardReading
   readonly startAt: InitialPosition
@@ -128,7 +130,7 @@ export const startLeased = <A>(config: {
 
     return {
       chunks: coordinator.assignments.pipe(Stream.map(readAssigned), Stream.flatten({ concurrency: "unbounded", bufferSize: 2 })),
-      decode: (records, options) => decodeRecords(codec, records, { ...options, deaggregate: config.deaggregate }),
+      decode: (records, options) => decodeRecords(codec, records, { ...options, deaggregate: config.deaggregate, filter: config.filter }),
       deliverable,
       fencingTokens: (draft) => new Map([...draft.sessions].map(([id, s]) => [id, s.counter])),
       commit,

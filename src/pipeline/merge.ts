@@ -75,7 +75,8 @@ const mergeRuns = <A>(runs: ReadonlyArray<readonly [string, SourceRun<A>]>): Sou
       // Per side, in its own order: a batch keeps per-shard order, not an order across shards.
       const out: Array<StreamRecord<A>> = []
       for (const [prefix, run] of runs) {
-        const decoded = run.decode(records.filter((r) => r.shardId.startsWith(prefix)), { poison: options.poison })
+        // Each side applies its own source filter; the batch's time and the tally are shared.
+        const decoded = run.decode(records.filter((r) => r.shardId.startsWith(prefix)), { poison: options.poison, now: options.now, tally: options.tally })
         if (Either.isLeft(decoded)) return decoded
         for (const d of decoded.right) out.push(d)
       }
@@ -148,6 +149,8 @@ export const merge: {
       scope: left.scope,
       batchInterval: left.batchInterval,
       maxBatchRecords: left.maxBatchRecords + right.maxBatchRecords,
+      // Each side's share, as for records; a side without a byte cap leaves the merged batch without one.
+      maxBatchBytes: left.maxBatchBytes === undefined || right.maxBatchBytes === undefined ? undefined : left.maxBatchBytes + right.maxBatchBytes,
       start: (options) =>
         Effect.map(Effect.all([left.start(options), right.start(options)]), ([l, r]) =>
           mergeRuns<unknown>([[prefixes[0], l], [prefixes[1], r]]))

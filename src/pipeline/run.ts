@@ -3,7 +3,7 @@ import type { DecodeError } from "../codec/index.js"
 import { type DeaggregateError, deaggregate, isAggregated } from "../kpl/index.js"
 import { DeadLetter, type DeadLetterRecord } from "../deadletter/index.js"
 import { dual } from "effect/Function"
-import { durationOption } from "../config/index.js"
+import { durationOption, integerOption } from "../config/index.js"
 import type { Kinesis } from "../kinesis/index.js"
 import { StateRuntime } from "../state/StateRuntime.js"
 import type { StatefulStage } from "../state/Stage.js"
@@ -13,6 +13,7 @@ import { batchChunks } from "./batcher.js"
 import { GracefulStopTimeout } from "./errors.js"
 import { type batchItemFailures, checkpointsBefore, deliver, type GivenUp, resolveSinkErrors, type SinkErrorOptions } from "./sinkFailures.js"
 import type { DecodeOptions, PoisonRecord } from "./decodeChunk.js"
+import { type Delivery, runInLanes } from "./lanes.js"
 import type { SourceRun } from "./KinesisSource.js"
 import { isPipeline, type Pipeline, type PipelineError } from "./Pipeline.js"
 
@@ -25,6 +26,8 @@ export interface PipelineSummary {
   readonly shardsEnded: number
   /** Records sent to the dead-letter destination (records that did not decode, or the sink gave up on). */
   readonly deadLettered: number
+  /** Records the source's `filter` skipped (read and checkpointed, never decoded). */
+  readonly filtered: number
 }
 
 /** How a run stops and which batches reach the sink. */
@@ -50,6 +53,20 @@ export interface RunOptions {
    * partial failure: each shard up to just before its first failed record).
    */
   readonly onSinkError?: SinkErrorOptions
+  /**
+   * Sink calls per shard at once (Lambda's ParallelizationFactor). Each shard's records of a batch
+   * are split into this many lanes by a hash of their partition key, and every lane is handed to
+   * the sink as a sub-batch of its own (same `batchId`, `lane` set), all at once: records of one
+   * key stay in order, while a slow call no longer holds up the shard's other keys. Lanes run up
+   * to `maxBatchesInFlight` batches ahead of each other; a batch is checkpointed once all its
+   * lanes and every batch before it are done. `onSinkError` applies to each sub-batch. Default 1.
+   */
+  readonly parallelism?: number
+  /**
+   * With `parallelism` above 1: batches read, decoded and handed to lanes but not yet checkpointed,
+   * at most. With stateful operators always 1 (a state snapshot belongs to one batch). Default 4.
+   */
+  readonly maxBatchesInFlight?: number
 }
 
 /**
@@ -97,6 +114,8 @@ export const foreachBatch: {
         )
         const stopRequested = yield* Deferred.make<void>()
         const sinkErrors = yield* resolveSinkErrors(options.onSinkError)
+        const parallelism = yield* integerOption("parallelism", options.parallelism, 1, 1, 1_000)
+        const maxBatchesInFlight = yield* integerOption("maxBatchesInFlight", options.maxBatchesInFlight, 4, 1)
         const onFailure = options.onSinkError?.onFailure
         const failedSinks = onFailure === undefined
           ? yield* Effect.serviceOption(DeadLetter)
@@ -124,22 +143,28 @@ export const foreachBatch: {
         const drafts = batchChunks(input.chunks, {
           batchInterval: source.batchInterval,
           maxBatchRecords: source.maxBatchRecords,
+          maxBatchBytes: source.maxBatchBytes,
           stop: Deferred.await(stopRequested)
         })
         let batchId = 0
-        const step = (summary: PipelineSummary, closed: Draft<KinesisRecord>) =>
+        let summary: PipelineSummary = { batches: 0, records: 0, shardsEnded: 0, deadLettered: 0, filtered: 0 }
+        /** Decodes a closed batch and runs its operators: the batch for the sink, if it goes there. */
+        const prepare = (closed: Draft<KinesisRecord>) =>
           Effect.gen(function* () {
             // With leases, a shard lost since its records were read is not delivered: its new owner reads it again.
             const draft = input.deliverable(closed)
-            let shardsEnded = 0
-            for (const c of draft.checkpoints.values()) if (c._tag === "ShardEnd") shardsEnded++
+            const endedShards: Array<string> = []
+            for (const [shardId, c] of draft.checkpoints) if (c._tag === "ShardEnd") endedShards.push(shardId)
             // Stateful operators see every batch, records or not: windows slide and state times out.
             if (state.active) yield* state.prepare(draft, input.activeShards())
             const context = state.context(draft.closedAt)
             const feed = operators.feed
             // With a DeadLetter service, records that cannot be read go there and the batch goes on without them.
             const poisoned: Array<readonly [PoisonRecord, DecodeError | DeaggregateError]> = []
+            const tally = { filtered: 0 }
             const decodeOptions: DecodeOptions = {
+              now: draft.closedAt,
+              tally,
               steps: self.steps,
               each: feed === undefined ? undefined : (r) => feed.add(r, context),
               poison: Option.isSome(deadLetters) ? (r, error) => void poisoned.push([r, error]) : undefined
@@ -152,9 +177,8 @@ export const foreachBatch: {
             if (feed !== undefined) records = yield* feed.finish(context)
             else records = decoded.length > 0 || state.active ? yield* operators(decoded, context) : decoded
             const delivered = draft.records.length > 0 || records.length > 0 || options.skipEmptyBatches !== true
-            let givenUp = 0
-            if (delivered) {
-              const batch: Batch<A> = {
+            const batch: Batch<A> | undefined = delivered
+              ? {
                 batchId: batchId++,
                 records,
                 sourceRecords: draft.records.length,
@@ -165,41 +189,66 @@ export const foreachBatch: {
                 millisBehindLatest: draft.millisBehindLatest,
                 fencingTokens: input.fencingTokens(draft)
               }
-              const delivery = yield* Effect.either(deliver(sink, batch, sinkErrors, canGiveUp))
-              if (Either.isLeft(delivery)) {
-                // What the sink did take stays done: each shard is checkpointed just before its first
-                // record not delivered. Only where every record out is one record in, and no state
-                // (which holds every record of the batch) has to be committed with it.
-                if (self.perRecord && !state.active) yield* input.commit(checkpointsBefore(draft, delivery.left.records), noStates)
-                return yield* Effect.fail(delivery.left.error)
-              }
-              if (delivery.right.length > 0 && Option.isSome(failedSinks)) {
-                yield* failedSinks.value.send(yield* sinkDeadLetters(input.origin, draft.records, delivery.right))
-                givenUp = delivery.right.length
-              }
+              : undefined
+            return { draft, batch, endedShards, poisoned: poisoned.length, filtered: tally.filtered }
+          })
+        type Prepared = Effect.Effect.Success<ReturnType<typeof prepare>>
+        /** Once the sink is done with a batch: its given-up records to the destination, then its checkpoint. */
+        const settle = (prepared: Prepared, delivery: Delivery<A, E2>) =>
+          Effect.gen(function* () {
+            const { draft } = prepared
+            if (Either.isLeft(delivery)) {
+              // What the sink did take stays done: each shard is checkpointed just before its first
+              // record not delivered. Only where every record out is one record in, and no state
+              // (which holds every record of the batch) has to be committed with it.
+              if (self.perRecord && !state.active) yield* input.commit(checkpointsBefore(draft, delivery.left.records), noStates)
+              return yield* Effect.fail(delivery.left.error)
+            }
+            let givenUp = 0
+            if (delivery.right.length > 0 && Option.isSome(failedSinks)) {
+              yield* failedSinks.value.send(yield* sinkDeadLetters(input.origin, draft.records, delivery.right))
+              givenUp = delivery.right.length
             }
             if (state.active) state.committed(draft, yield* input.commit(draft, state.snapshots()))
             else yield* input.commit(draft, noStates)
-            return {
-              batches: summary.batches + (delivered ? 1 : 0),
+            summary = {
+              batches: summary.batches + (prepared.batch === undefined ? 0 : 1),
               records: summary.records + draft.records.length,
-              shardsEnded: summary.shardsEnded + shardsEnded,
-              deadLettered: summary.deadLettered + poisoned.length + givenUp
+              shardsEnded: summary.shardsEnded + prepared.endedShards.length,
+              deadLettered: summary.deadLettered + prepared.poisoned + givenUp,
+              filtered: summary.filtered + prepared.filtered
             }
           })
-        const run = drafts.pipe(
-          // The next batch fills while the sink works on this one.
-          Stream.buffer({ capacity: 1 }),
-          Stream.runFoldEffect({ batches: 0, records: 0, shardsEnded: 0, deadLettered: 0 } as PipelineSummary, (summary, draft) =>
-            input.finishInFlightOnInterrupt ? steps.run(step(summary, draft)) : step(summary, draft)
+        const deliverBatch = (batch: Batch<A>) => deliver(sink, batch, sinkErrors, canGiveUp)
+        const run = parallelism === 1
+          ? drafts.pipe(
+            // The next batch fills while the sink works on this one.
+            Stream.buffer({ capacity: 1 }),
+            Stream.runForEach((draft) => {
+              const step = Effect.flatMap(prepare(draft), (prepared) =>
+                prepared.batch === undefined
+                  ? settle(prepared, Either.right(noRecords))
+                  : Effect.flatMap(Effect.either(deliverBatch(prepared.batch)), (delivery) => settle(prepared, delivery)))
+              return input.finishInFlightOnInterrupt ? steps.run(step) : step
+            })
           )
-        )
+          : runInLanes({
+            drafts,
+            prepare,
+            deliver: deliverBatch,
+            settle,
+            parallelism,
+            // A state snapshot belongs to one batch: with state, a batch settles before the next one's operators run.
+            maxBatchesInFlight: state.active ? 1 : maxBatchesInFlight,
+            finishOnInterrupt: input.finishInFlightOnInterrupt ? { timeout: gracefulStopTimeout, onInterrupt: input.shutdown } : undefined
+          })
         // Once a stop is asked, the drain has `gracefulStopTimeout` to finish.
         const deadline = Deferred.await(stopRequested).pipe(
           Effect.zipRight(Effect.sleep(gracefulStopTimeout)),
           Effect.zipRight(Effect.fail(new GracefulStopTimeout({ timeout: gracefulStopTimeout })))
         )
-        return yield* Effect.raceFirst(run, deadline)
+        yield* Effect.raceFirst(run, deadline)
+        return summary
       })
     )
 )

@@ -1,11 +1,12 @@
 import { Clock, Deferred, Duration, Effect, Exit, Queue, type Scope } from "effect"
 import type { InvalidOption } from "../config/index.js"
 import { Kinesis, type KinesisError } from "../kinesis/index.js"
-import { ProducerClosed, type ProducerError } from "./errors.js"
+import { ProducerClosed, type ProducerError, type RecordTooLarge } from "./errors.js"
 import { MAX_CALL_BYTES, MAX_CALL_RECORDS } from "../kinesis/limits.js"
 import { type ProducerOptions, settingsOf } from "./options.js"
 import { planCall } from "./plan.js"
-import { isPrepared, type Outgoing, type Pending, type Prepared, prepareWith, type PutResult } from "./records.js"
+import { checkSize, type Encoded, encodeWith, isEncoded, type Outgoing, type Pending, type Prepared, type PutResult } from "./records.js"
+import { makeRecordLimit } from "./recordLimit.js"
 import { sendCall } from "./send.js"
 import { makeShardRouting } from "./shardMap.js"
 
@@ -42,7 +43,8 @@ const make = <A>(
     const ordered = options.ordered === true
     const maxAggregateBytes = settings.maxAggregateBytes
     const aggregating = maxAggregateBytes !== undefined
-    const prepare = prepareWith(options, aggregating)
+    const encode = encodeWith(options)
+    const limits = yield* makeRecordLimit(api, streamName, settings.maxRecordBytes, settings.retry)
     const routing = yield* makeShardRouting(api, streamName, settings.retry, aggregating)
 
     const permits = yield* Effect.makeSemaphore(settings.maxBuffered)
@@ -185,21 +187,51 @@ const make = <A>(
     const admit = (records: ReadonlyArray<Prepared>) =>
       Effect.uninterruptibleMask((restore) => Effect.zipRight(restore(permits.take(records.length)), enqueue(records)))
 
+    const checkAgainst = (encoded: ReadonlyArray<Encoded>, limit: number): Array<Prepared> | RecordTooLarge => {
+      const out: Array<Prepared> = []
+      for (const e of encoded) {
+        const checked = checkSize(e, limit, aggregating)
+        if ("_tag" in checked) return checked
+        out.push(checked)
+      }
+      return out
+    }
+    /** Checks sizes against the stream's limit, reading it first when a record is over what is known. */
+    const checkSizes = (encoded: ReadonlyArray<Encoded>): Effect.Effect<Array<Prepared>, RecordTooLarge> => {
+      const first = checkAgainst(encoded, limits.current())
+      if (Array.isArray(first)) return Effect.succeed(first)
+      return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        limits.mayGrow(first.bytes, now)
+          ? Effect.flatMap(limits.lookUp, (limit) => {
+            const again = checkAgainst(encoded, limit)
+            return Array.isArray(again) ? Effect.succeed(again) : Effect.fail(again)
+          })
+          : Effect.fail(first))
+    }
+
     const put = (message: A): Effect.Effect<PutResult, ProducerError> =>
       Effect.suspend(() => {
-        const prepared = prepare(message)
-        if (!isPrepared(prepared)) return Effect.fail(prepared)
-        return Effect.flatMap(admit([prepared]), ([deferred]) => Deferred.await(deferred!))
+        const encoded = encode(message)
+        if (!isEncoded(encoded)) return Effect.fail(encoded)
+        return checkSizes([encoded]).pipe(
+          Effect.flatMap(admit),
+          Effect.flatMap(([deferred]) => Deferred.await(deferred!))
+        )
       })
 
     const putAll = (messages: Iterable<A>): Effect.Effect<ReadonlyArray<PutResult>, ProducerError> =>
       Effect.suspend(() => {
-        const prepared: Array<Prepared> = []
+        const encoded: Array<Encoded> = []
         for (const message of messages) {
-          const one = prepare(message)
-          if (!isPrepared(one)) return Effect.fail(one)
-          prepared.push(one)
+          const one = encode(message)
+          if (!isEncoded(one)) return Effect.fail(one)
+          encoded.push(one)
         }
+        return Effect.flatMap(checkSizes(encoded), (prepared) => admitSlices(prepared))
+      })
+
+    const admitSlices = (prepared: ReadonlyArray<Prepared>): Effect.Effect<ReadonlyArray<PutResult>, ProducerError> =>
+      Effect.suspend(() => {
         const slices: Array<ReadonlyArray<Prepared>> = []
         for (let i = 0; i < prepared.length; i += settings.maxBuffered) {
           slices.push(prepared.slice(i, i + settings.maxBuffered))

@@ -2,8 +2,10 @@ import { Data } from "effect"
 import type { KinesisError } from "../kinesis/index.js"
 
 /**
- * A record that cannot go out in one Kinesis record: data plus partition key over 1 MiB (for an
- * aggregated producer, a record that must be wrapped: the whole aggregate). Found before any call.
+ * A record that cannot go out in one Kinesis record: data plus partition key over the stream's
+ * record size limit, `limit` (1 MiB unless the stream's was raised, up to 10 MiB; see the
+ * producer's `maxRecordBytes`). For an aggregated producer, a record that must be wrapped counts
+ * with its wrapping. Found before any call.
  *
  * @example
  * ```ts

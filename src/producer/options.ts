@@ -3,11 +3,13 @@ import type { Codec } from "../codec/index.js"
 import { durationOption, integerOption, InvalidOption, textOption } from "../config/index.js"
 import { RetryPolicy, type RetryOption } from "../retry/index.js"
 import { retryOption } from "../retry/retryKinesis.js"
-import { MAX_RECORD_BYTES } from "../kinesis/limits.js"
+import { MAX_LARGE_RECORD_BYTES, MAX_RECORD_BYTES } from "../kinesis/limits.js"
 
 /**
  * KPL aggregation settings: user records bound for the same shard are packed into aggregates of
- * at most `maxBytes` (default 50 KiB, the KPL's `AggregationMaxSize`).
+ * at most `maxBytes` (default 50 KiB, the KPL's `AggregationMaxSize`; at most 1 MiB, also on a
+ * stream that takes larger records: AWS meant large records for occasional payloads, not for every
+ * record). A user record bigger than `maxBytes` goes as it is, not aggregated.
  *
  * @example
  * ```ts
@@ -62,6 +64,16 @@ export interface ProducerOptions<A> {
   readonly retry?: RetryOption
   /** KPL aggregation: `true` or {@link AggregationOptions}. Default off. */
   readonly aggregate?: boolean | AggregationOptions
+  /**
+   * The largest record (data plus partition key) the stream takes, in bytes: 1 MiB (every
+   * stream's default) to 10 MiB (a stream whose `MaxRecordSizeInKiB` was raised with
+   * UpdateMaxRecordSize). A record over it fails with `RecordTooLarge` before any call. Default:
+   * the stream's own, read with DescribeStreamSummary the first time a record over 1 MiB is put
+   * (again at most once a minute), so producers of small records make no extra call and need no
+   * extra permission; if that read fails, 1 MiB. A record over 1 MiB goes in a PutRecords call of
+   * its own.
+   */
+  readonly maxRecordBytes?: number
 }
 
 /** The options checked, with their defaults filled in. */
@@ -73,6 +85,8 @@ export interface Settings {
   readonly retry: RetryOption
   /** Set when aggregating. */
   readonly maxAggregateBytes: number | undefined
+  /** The record size limit given; undefined: the stream's, looked up when needed. */
+  readonly maxRecordBytes: number | undefined
 }
 
 const DEFAULT_AGGREGATE_BYTES = 50 * 1024
@@ -85,6 +99,10 @@ export const settingsOf = <A>(options: ProducerOptions<A>): Effect.Effect<Settin
     const maxBuffered = yield* integerOption("maxBufferedRecords", options.maxBufferedRecords, 10_000, 1)
     const maxInFlight = yield* integerOption("maxInFlightCalls", options.maxInFlightCalls, 4, 1)
     const retry = yield* retryOption("retry", options.retry, RetryPolicy.default)
+    const maxRecordBytes =
+      options.maxRecordBytes === undefined
+        ? undefined
+        : yield* integerOption("maxRecordBytes", options.maxRecordBytes, MAX_RECORD_BYTES, MAX_RECORD_BYTES, MAX_LARGE_RECORD_BYTES)
     let maxAggregateBytes: number | undefined
     if (options.aggregate === true) maxAggregateBytes = DEFAULT_AGGREGATE_BYTES
     else if (typeof options.aggregate === "object" && options.aggregate !== null) {
@@ -100,5 +118,5 @@ export const settingsOf = <A>(options: ProducerOptions<A>): Effect.Effect<Settin
         new InvalidOption({ option: "aggregate", given: String(options.aggregate), expected: "a boolean or { maxBytes }" })
       )
     }
-    return { linger: Duration.toMillis(linger), maxBuffered, maxInFlight, retry, maxAggregateBytes }
+    return { linger: Duration.toMillis(linger), maxBuffered, maxInFlight, retry, maxAggregateBytes, maxRecordBytes }
   })

@@ -1,11 +1,17 @@
 import { AggregateBuilder } from "./aggregate.js"
-import { MAX_CALL_BYTES, MAX_CALL_RECORDS, utf8Length } from "../kinesis/limits.js"
+import { MAX_CALL_BYTES, MAX_CALL_RECORDS, MAX_RECORD_BYTES, utf8Length } from "../kinesis/limits.js"
 import { isAggregated } from "../kpl/index.js"
 import type { Outgoing, Pending } from "./records.js"
 
 // Which buffered records go into the next PutRecords call: in buffer order, within 500 entries
 // and 5 MiB (data plus partition keys), and with `ordered` at most one entry per partition key in
-// flight. Planning takes nothing from the buffer: the caller commits `taken` if it sends.
+// flight. A large record (over 1 MiB, on a stream whose limit was raised) goes in a call of its
+// own: AWS takes up to 10 MiB in one request, and a record the stream refuses after all (its limit
+// lowered, `maxRecordBytes` set too high) fails its own call, not its neighbours'. Planning takes
+// nothing from the buffer: the caller commits `taken` if it sends.
+
+/** A record over the default limit: sent alone. */
+const isLarge = (p: Pending): boolean => p.size > MAX_RECORD_BYTES
 
 /** What the next call would carry, found without taking anything from the buffer. */
 export interface Plan {
@@ -39,7 +45,8 @@ const planPlain = ({ buffer, inFlightKeys, ordered }: PlanInput): Plan => {
   for (let i = 0; i < buffer.length; i++) {
     const p = buffer[i]!
     if (ordered && (inFlightKeys.has(p.partitionKey) || batchKeys.has(p.partitionKey))) continue
-    if (entries.length === MAX_CALL_RECORDS || bytes + p.size > MAX_CALL_BYTES) {
+    const large = isLarge(p)
+    if (entries.length > 0 && (large || entries.length === MAX_CALL_RECORDS || bytes + p.size > MAX_CALL_BYTES)) {
       full = true
       break
     }
@@ -57,6 +64,10 @@ const planPlain = ({ buffer, inFlightKeys, ordered }: PlanInput): Plan => {
     batchKeys.add(p.partitionKey)
     bytes += p.size
     if (p.enqueuedAt < oldest) oldest = p.enqueuedAt
+    if (large) {
+      full = true
+      break
+    }
   }
   return { entries, taken, full, oldest }
 }
@@ -114,7 +125,9 @@ const planAggregated = ({ buffer, inFlightKeys, ordered, shardOf }: PlanInput, m
     }
     const builder = new AggregateBuilder()
     const size = builder.bytesWith(p) + utf8Length(key)
-    if (groups.length === MAX_CALL_RECORDS || bytes + size > MAX_CALL_BYTES) {
+    // A large record never joins an open aggregate (it is over `maxBytes`), and goes alone.
+    const large = isLarge(p)
+    if (groups.length > 0 && (large || groups.length === MAX_CALL_RECORDS || bytes + size > MAX_CALL_BYTES)) {
       full = true
       break
     }
@@ -126,6 +139,10 @@ const planAggregated = ({ buffer, inFlightKeys, ordered, shardOf }: PlanInput, m
     taken.add(i)
     bytes += size
     if (p.enqueuedAt < oldest) oldest = p.enqueuedAt
+    if (large) {
+      full = true
+      break
+    }
   }
   const entries = groups.map((group): Outgoing => {
     const first = group.users[0]!

@@ -1,10 +1,9 @@
 import type { PutRecordsRequestEntry } from "@aws-sdk/client-kinesis"
 import type { Deferred } from "effect"
-import type { KinesisError } from "../kinesis/index.js"
 import { hashKeyOf } from "../state/routing.js"
 import { AggregateBuilder } from "./aggregate.js"
 import { EncodeError, InvalidRecordKey, type ProducerError, RecordTooLarge } from "./errors.js"
-import { MAX_RECORD_BYTES, utf8Length } from "../kinesis/limits.js"
+import { utf8Length } from "../kinesis/limits.js"
 import { isAggregated } from "../kpl/index.js"
 import { validHashKey } from "./limits.js"
 import type { ProducerOptions } from "./options.js"
@@ -65,9 +64,18 @@ export const toRequest = (entry: Outgoing): PutRecordsRequestEntry =>
 
 const cut = (text: string) => (text.length > 300 ? `${text.slice(0, 300)}...` : text)
 
-/** Encodes and checks one message: any error here is found before a call is made. */
-export const prepareWith = <A>(options: ProducerOptions<A>, aggregating: boolean) =>
-(message: A): Prepared | Exclude<ProducerError, KinesisError> => {
+/** A message encoded, its keys checked; its size not checked yet. */
+export interface Encoded {
+  readonly partitionKey: string
+  readonly explicitHashKey: string | undefined
+  readonly data: Uint8Array
+  /** Data plus partition key. */
+  readonly size: number
+}
+
+/** Encodes one message and checks its keys: any error here is found before a call is made. */
+export const encodeWith = <A>(options: ProducerOptions<A>) =>
+(message: A): Encoded | InvalidRecordKey | EncodeError => {
   const partitionKey = options.partitionKey(message)
   if (typeof partitionKey !== "string" || partitionKey.length < 1 || partitionKey.length > 256) {
     return new InvalidRecordKey({ key: "partitionKey", given: cut(String(partitionKey)), reason: "must have 1 to 256 characters" })
@@ -86,16 +94,23 @@ export const prepareWith = <A>(options: ProducerOptions<A>, aggregating: boolean
   } catch (cause) {
     return new EncodeError({ codec: options.codec.name, cause })
   }
-  const size = data.length + utf8Length(partitionKey)
-  if (size > MAX_RECORD_BYTES) return new RecordTooLarge({ bytes: size, limit: MAX_RECORD_BYTES, partitionKey })
-  const entry = { partitionKey, explicitHashKey, data }
-  if (aggregating && isAggregated(data)) {
-    // Sent alone it would read as an aggregate: it always goes wrapped, which must fit.
-    const wrapped = new AggregateBuilder().bytesWith(entry) + utf8Length(partitionKey)
-    if (wrapped > MAX_RECORD_BYTES) return new RecordTooLarge({ bytes: wrapped, limit: MAX_RECORD_BYTES, partitionKey })
-  }
-  const hashKey = aggregating ? (explicitHashKey === undefined ? hashKeyOf(partitionKey) : BigInt(explicitHashKey)) : undefined
-  return { ...entry, size, hashKey }
+  return { partitionKey, explicitHashKey, data, size: data.length + utf8Length(partitionKey) }
 }
 
-export const isPrepared = (value: Prepared | ProducerError): value is Prepared => !("_tag" in value)
+/**
+ * Checks an encoded message against the stream's record size limit (`limit`: data plus partition
+ * key). With aggregation, a record whose bytes would read as an aggregate always goes wrapped, which must fit.
+ */
+export const checkSize = (encoded: Encoded, limit: number, aggregating: boolean): Prepared | RecordTooLarge => {
+  const { explicitHashKey, partitionKey, size } = encoded
+  if (size > limit) return new RecordTooLarge({ bytes: size, limit, partitionKey })
+  if (aggregating && isAggregated(encoded.data)) {
+    const wrapped = new AggregateBuilder().bytesWith(encoded) + utf8Length(partitionKey)
+    if (wrapped > limit) return new RecordTooLarge({ bytes: wrapped, limit, partitionKey })
+  }
+  const hashKey = aggregating ? (explicitHashKey === undefined ? hashKeyOf(partitionKey) : BigInt(explicitHashKey)) : undefined
+  return { partitionKey, explicitHashKey, data: encoded.data, size, hashKey }
+}
+
+export const isEncoded = (value: Encoded | ProducerError): value is Encoded => !("_tag" in value)
+

@@ -1,6 +1,7 @@
 import type { CreateStreamCommandInput, PutRecordsRequestEntry } from "@aws-sdk/client-kinesis"
 import { Context, Effect, Layer } from "effect"
 import { Kinesis, type KinesisApi, type KinesisError, type KinesisOperation } from "../kinesis/index.js"
+import { MAX_REQUEST_BYTES } from "../kinesis/limits.js"
 import {
   ARN_PREFIX,
   at,
@@ -40,6 +41,11 @@ export interface MemoryKinesisOptions {
     readonly shardCount: number
     /** How long records stay readable (default 24, as in Kinesis). */
     readonly retentionHours?: number
+    /**
+     * The largest record's data the stream takes, in KiB: 1024 (1 MiB, Kinesis's default) to
+     * 10240 (10 MiB), as CreateStream's `MaxRecordSizeInKiB`. Bigger puts fail with ValidationException.
+     */
+    readonly maxRecordSizeInKiB?: number
   }>
   /**
    * Enforce Kinesis's per-shard quotas (5 GetRecords calls/s and 2 MiB/s read; 1000 records/s and
@@ -58,6 +64,11 @@ export interface MemoryKinesisHandle {
     shardCount: number,
     retentionHours?: number
   ) => Effect.Effect<void, KinesisError>
+  /**
+   * Sets a stream's record size limit in KiB (1024 to 10240), as UpdateMaxRecordSize does; takes
+   * effect for the next put. An unknown stream or a value out of range is a defect.
+   */
+  readonly updateMaxRecordSize: (streamName: string, maxRecordSizeInKiB: number) => Effect.Effect<void>
   /**
    * Closes an open shard and opens two children that split its hash range at `newStartingHashKey`
    * (decimal; the middle when left out). Answers the children's ids, lower range first.
@@ -78,7 +89,9 @@ export interface MemoryKinesisHandle {
 const NEXT_TOKEN_TTL_MS = 5 * 60 * 1000
 const STREAM_NAME = /^[a-zA-Z0-9_.-]{1,128}$/
 const DECIMAL = /^\d{1,39}$/
-const MAX_RECORD_BYTES = 1024 * 1024
+/** Record size limits in KiB (UpdateMaxRecordSize's range), and a PutRecords request's bytes. */
+const MIN_RECORD_KIB = 1024
+const MAX_RECORD_KIB = 10240
 
 type Put =
   | { readonly ShardId: string; readonly SequenceNumber: string }
@@ -101,15 +114,21 @@ const put = (
 ): Effect.Effect<Array<Put>, KinesisError> => {
   const target = { streamName: stream.name }
   const shards: Array<MemoryShard> = []
-  for (const entry of entries) {
+  // The stream's limit counts the data; a request the data plus partition keys (AWS's wording).
+  const maxRecordBytes = stream.maxRecordSizeInKiB * 1024
+  let requestBytes = 0
+  for (const [i, entry] of entries.entries()) {
     const key = entry.PartitionKey ?? ""
     if (key.length < 1 || key.length > 256) {
       return validation(operation, target, "partitionKey", key, "Member must have length between 1 and 256")
     }
     const bytes = entry.Data?.byteLength ?? 0
-    if (bytes > MAX_RECORD_BYTES) {
-      return validation(operation, target, "data", `${bytes} bytes`, `Member must be at most ${MAX_RECORD_BYTES} bytes`)
+    if (bytes > maxRecordBytes) {
+      // As Kinesis answers: the whole request fails, however many entries were fine.
+      const field = operation === "PutRecords" ? `records.${i + 1}.member.data` : "data"
+      return validation(operation, target, field, `${bytes} bytes`, `Member must have length less than or equal to ${maxRecordBytes}`)
     }
+    requestBytes += bytes + Buffer.byteLength(key, "utf8")
     const hashKey = hashKeyFor(entry)
     if (hashKey === undefined) {
       return invalid(operation, target, `Invalid ExplicitHashKey ${entry.ExplicitHashKey}: not in [0, 2^128-1].`)
@@ -117,6 +136,9 @@ const put = (
     const shard = openShardFor(stream, hashKey)
     if (shard === undefined) return refuse(operation, target, "InternalFailure", "No open shard covers the key.")
     shards.push(shard)
+  }
+  if (operation === "PutRecords" && requestBytes > MAX_REQUEST_BYTES) {
+    return invalid(operation, target, `Records size exceeds ${MAX_REQUEST_BYTES / 1024 / 1024} MiB limit`)
   }
   return Effect.succeed(entries.map((entry, i): Put => {
     const shard = shards[i]!
@@ -151,10 +173,14 @@ const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHa
         if (outOfRange(retentionHours, 24, 8760)) {
           return validation("CreateStream", target, "retentionPeriodHours", retentionHours, between(24, 8760))
         }
+        const maxRecordSizeInKiB = input.MaxRecordSizeInKiB ?? MIN_RECORD_KIB
+        if (outOfRange(maxRecordSizeInKiB, MIN_RECORD_KIB, MAX_RECORD_KIB)) {
+          return validation("CreateStream", target, "maxRecordSizeInKiB", maxRecordSizeInKiB, between(MIN_RECORD_KIB, MAX_RECORD_KIB))
+        }
         if (streams.has(name)) {
           return refuse("CreateStream", target, "ResourceInUseException", `Stream ${name} already exists.`)
         }
-        streams.set(name, makeStream(name, shardCount, now, ARN_PREFIX, retentionHours))
+        streams.set(name, makeStream(name, shardCount, now, ARN_PREFIX, retentionHours, maxRecordSizeInKiB))
         return Effect.void
       })
     const createStream: KinesisApi["createStream"] = (input) => createWithRetention(input)
@@ -172,7 +198,8 @@ const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHa
               EnhancedMonitoring: [{ ShardLevelMetrics: [] }],
               EncryptionType: "NONE",
               OpenShardCount: stream.shards.filter((s) => s.endingSeq === undefined).length,
-              ConsumerCount: fanOut.consumerCount(stream.arn)
+              ConsumerCount: fanOut.consumerCount(stream.arn),
+              MaxRecordSizeInKiB: stream.maxRecordSizeInKiB
             }
           }))
       )
@@ -303,11 +330,24 @@ const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHa
       api,
       createStream: (name, shardCount, retentionHours) =>
         createWithRetention({ StreamName: name, ShardCount: shardCount }, retentionHours),
+      updateMaxRecordSize: (streamName, maxRecordSizeInKiB) =>
+        Effect.sync(() => {
+          const stream = streams.get(streamName)
+          if (stream === undefined) throw new Error(`updateMaxRecordSize: no stream ${streamName}`)
+          if (outOfRange(maxRecordSizeInKiB, MIN_RECORD_KIB, MAX_RECORD_KIB)) {
+            throw new RangeError(`updateMaxRecordSize: ${maxRecordSizeInKiB} KiB is not from ${MIN_RECORD_KIB} to ${MAX_RECORD_KIB}`)
+          }
+          stream.maxRecordSizeInKiB = maxRecordSizeInKiB
+        }),
       splitShard,
       mergeShards
     }
     for (const stream of options.streams ?? []) {
-      yield* Effect.orDie(handle.createStream(stream.name, stream.shardCount, stream.retentionHours))
+      yield* Effect.orDie(createWithRetention({
+        StreamName: stream.name,
+        ShardCount: stream.shardCount,
+        ...(stream.maxRecordSizeInKiB === undefined ? {} : { MaxRecordSizeInKiB: stream.maxRecordSizeInKiB })
+      }, stream.retentionHours))
     }
     return handle
   })
@@ -316,7 +356,9 @@ const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKinesisHa
  * Kinesis in memory, for fast property tests and `TestClock` tests: MD5 partitioning over evenly
  * split hash ranges, fixed-width increasing sequence numbers, all iterator types, 5-minute iterator
  * expiry, retention and arrival times on Effect's `Clock`, ListShards paging, shard splits and
- * merges, the 10 MiB GetRecords cap, and (when asked) the per-shard throughput quotas. Other
+ * merges, per-stream record size limits (1 MiB by default, up to 10 MiB: `maxRecordSizeInKiB`,
+ * CreateStream's `MaxRecordSizeInKiB`, `updateMaxRecordSize`), the 10 MiB PutRecords request and
+ * GetRecords answer caps (an answer holds at least one record), and (when asked) the per-shard throughput quotas. Other
  * failures come from `Faults`. The read that drains a closed shard returns its last records with no
  * `NextShardIterator`, and the `ChildShards`. Enhanced fan-out too: consumers (ACTIVE as soon as
  * registered) and SubscribeToShard, which pushes an event each second of `Clock` time, ends after

@@ -38,6 +38,10 @@ export interface PipelineTestOptions {
   readonly gracefulStopTimeout?: Duration.DurationInput
   /** As in `Pipeline.foreachBatch`: retries, bisection and dead letters for a failing sink. */
   readonly onSinkError?: SinkErrorOptions
+  /** As in `Pipeline.foreachBatch`: sink calls per shard at once, by partition key. Default 1. */
+  readonly parallelism?: number
+  /** As in `Pipeline.foreachBatch`, with `parallelism`. Default 4. */
+  readonly maxBatchesInFlight?: number
 }
 
 /**
@@ -201,7 +205,9 @@ const make = <A, E, R, E2 = never, R2 = never>(
           stopWhen: Deferred.await(stop),
           ...(options.skipEmptyBatches === undefined ? {} : { skipEmptyBatches: options.skipEmptyBatches }),
           ...(options.gracefulStopTimeout === undefined ? {} : { gracefulStopTimeout: options.gracefulStopTimeout }),
-          ...(options.onSinkError === undefined ? {} : { onSinkError: options.onSinkError })
+          ...(options.onSinkError === undefined ? {} : { onSinkError: options.onSinkError }),
+          ...(options.parallelism === undefined ? {} : { parallelism: options.parallelism }),
+          ...(options.maxBatchesInFlight === undefined ? {} : { maxBatchesInFlight: options.maxBatchesInFlight })
         }),
         Effect.provide(services)
       ) as Effect.Effect<PipelineSummary, E | E2 | PipelineError>

@@ -34,6 +34,8 @@ export interface MemoryStream {
   readonly createdAt: number
   /** Records older than this are trimmed: no read returns them, TRIM_HORIZON starts after them. */
   retentionHours: number
+  /** The largest record's data the stream takes, in KiB (1024, the default, to 10240: UpdateMaxRecordSize). */
+  maxRecordSizeInKiB: number
   readonly shards: Array<MemoryShard>
   /** The seq the next record (or shard boundary) gets; unique across the stream's shards. */
   nextSeq: number
@@ -63,13 +65,15 @@ export const makeStream = (
   shardCount: number,
   now: number,
   arnPrefix: string,
-  retentionHours = 24
+  retentionHours = 24,
+  maxRecordSizeInKiB = 1024
 ): MemoryStream => {
   const stream: MemoryStream = {
     name,
     arn: `${arnPrefix}${name}`,
     createdAt: now,
     retentionHours,
+    maxRecordSizeInKiB,
     shards: [],
     nextSeq: 1,
     shardOfSeq: new Map()

@@ -41,6 +41,8 @@ export interface WorkerOptions {
   readonly operators?: (pipeline: Pipeline.Pipeline<string, never, LeaseStore>) => Pipeline.Pipeline<unknown, never, LeaseStore>
   /** Runs inside the sink before the batch is recorded (e.g. to hold a batch in flight). */
   readonly beforeRecord?: (worker: string, batch: Batch<unknown>) => Effect.Effect<void>
+  /** As in `Pipeline.foreachBatch`. Default 1. */
+  readonly parallelism?: number
 }
 
 interface Running {
@@ -127,7 +129,11 @@ export const makeWorkers = (options: WorkerOptions) =>
                   })
                 }
               })),
-            { stopWhen: Deferred.await(stop), gracefulStopTimeout: options.gracefulStopTimeout ?? "5 seconds" }
+            {
+              stopWhen: Deferred.await(stop),
+              gracefulStopTimeout: options.gracefulStopTimeout ?? "5 seconds",
+              ...(options.parallelism === undefined ? {} : { parallelism: options.parallelism })
+            }
           ),
           Effect.provideService(LeaseStore, severable(store, () => entry.severed)),
           Effect.tapError((error) => Effect.sync(() => void (entry.severed || failures.push({ worker, error }))))
