@@ -8,7 +8,8 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^shardline$/, replacement: source("./src/index.ts") },
-      { find: /^shardline\/testing$/, replacement: source("./src/testing/index.ts") }
+      { find: /^shardline\/testing$/, replacement: source("./src/testing/index.ts") },
+      { find: /^shardline\/promise$/, replacement: source("./src/promise/index.ts") }
     ]
   },
   test: {

@@ -56,7 +56,7 @@ const plannedRecords = (picks: ReadonlyArray<readonly [number, number]>): Array<
  */
 const observe = (
   planned: ReadonlyArray<Planned>,
-  options: RunOptions & { readonly shardCount: number; readonly putInRounds?: number }
+  options: RunOptions & { readonly shardCount: number; readonly putInRounds?: number; readonly log?: Array<string> }
 ) =>
   Effect.gen(function* () {
     const kinesis = yield* MemoryKinesis.make({ streams: [{ name: STREAM, shardCount: options.shardCount }] })
@@ -83,6 +83,7 @@ const observe = (
         Effect.suspend(() => {
           for (const [shardId, c] of checkpoints) covered(shardId, c)
           checkpointsSeen.push(new Map(checkpoints))
+          options.log?.push(`save ${[...checkpoints.keys()].join(",")}`)
           return store.save(scope, checkpoints, states)
         })
     }).pipe(Context.add(Kinesis, kinesis.api))
@@ -111,7 +112,7 @@ const observe = (
       })
 
     const stop = yield* Deferred.make<void>()
-    const { shardCount: _, putInRounds = 1, ...runOptions } = options
+    const { log: _log, putInRounds = 1, shardCount: _shards, ...runOptions } = options
     const fiber = yield* orders.pipe(
       Pipeline.foreachBatch(sink, { ...runOptions, stopWhen: Deferred.await(stop) }),
       Effect.provide(watched),
@@ -337,6 +338,30 @@ describe("parallelism: ordered per-key sink calls", () => {
       expect((zero as InvalidOption).option).toBe("parallelism")
       const half = yield* run({ parallelism: 2, maxBatchesInFlight: 1.5 })
       expect((half as InvalidOption).option).toBe("maxBatchesInFlight")
+    }))
+})
+
+describe("run hooks", () => {
+  it.scoped("onStarted comes before the first batch; onBatchDone once per batch, after its checkpoint, lanes and all", () =>
+    Effect.gen(function* () {
+      const log: Array<string> = []
+      const planned = plannedRecords(Array.from({ length: 24 }, (_, i) => [i % 6, i % 4 === 0 ? 1500 : 0] as const))
+      const seen = yield* observe(planned, {
+        shardCount: 2,
+        parallelism: 3,
+        putInRounds: 3,
+        onStarted: Effect.sync(() => void log.push("started")),
+        log,
+        onBatchDone: (done) => Effect.sync(() => void log.push(`done ${done.batchId} ${done.checkpoints.size}`))
+      })
+      // Each batch with positions is reported right after their save.
+      log.forEach((entry, i) => {
+        if (entry.startsWith("done") && !entry.endsWith(" 0")) expect(log[i - 1]).toMatch(/^save /)
+      })
+      expect(log[0]).toBe("started")
+      const ids = log.filter((l) => l.startsWith("done")).map((l) => Number(l.split(" ")[1]))
+      expect(ids).toEqual(Array.from({ length: ids.length }, (_, i) => i))
+      expect(ids.length).toBe(seen.summary.batches)
     }))
 })
 

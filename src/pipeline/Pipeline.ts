@@ -21,7 +21,7 @@ import {
   type ResolvedSource
 } from "./KinesisSource.js"
 
-export { foreachBatch, type PipelineSummary, type RunOptions } from "./run.js"
+export { type BatchDone, foreachBatch, type PipelineSummary, type RunOptions } from "./run.js"
 export type { SinkErrorOptions } from "./sinkFailures.js"
 
 const TypeId: unique symbol = Symbol.for("shardline/Pipeline")

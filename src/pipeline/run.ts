@@ -67,6 +67,30 @@ export interface RunOptions {
    * at most. With stateful operators always 1 (a state snapshot belongs to one batch). Default 4.
    */
   readonly maxBatchesInFlight?: number
+  /** Called once the source has started (stream verified, positions or leases loaded), before the first batch. */
+  readonly onStarted?: Effect.Effect<void>
+  /**
+   * Called after each batch is done: through the sink (every lane), its given-up records sent to
+   * the dead-letter destination, and its checkpoint written. For lifecycle events and metrics.
+   */
+  readonly onBatchDone?: (done: BatchDone) => Effect.Effect<void>
+}
+
+/** A batch the run finished, as {@link RunOptions.onBatchDone} sees it. */
+export interface BatchDone {
+  /** The batch's id; undefined for a batch that did not go to the sink (empty, with `skipEmptyBatches`). */
+  readonly batchId: number | undefined
+  /** Records handed to the sink (after operators). */
+  readonly records: number
+  /** Records read from Kinesis into the batch. */
+  readonly sourceRecords: number
+  readonly closedBy: Batch<unknown>["closedBy"]
+  /** The positions written. */
+  readonly checkpoints: Batch<unknown>["checkpoints"]
+  /** Records of the batch sent to the dead-letter destination (undecodable, or given up by the sink). */
+  readonly deadLettered: number
+  /** Records the source's filter skipped. */
+  readonly filtered: number
 }
 
 /**
@@ -129,6 +153,7 @@ export const foreachBatch: {
           register: (stage) => void stages.push(stage)
         })
         const input = (yield* source.start({ stateful: stages.length > 0 })) as SourceRun<A>
+        if (options.onStarted !== undefined) yield* options.onStarted
         const state = new StateRuntime(stages, input.loadState)
         const steps = inFlightSteps(gracefulStopTimeout, input.shutdown)
         // Added after the source started, so it runs before the source's own finalizers (lease release).
@@ -211,6 +236,17 @@ export const foreachBatch: {
             }
             if (state.active) state.committed(draft, yield* input.commit(draft, state.snapshots()))
             else yield* input.commit(draft, noStates)
+            if (options.onBatchDone !== undefined) {
+              yield* options.onBatchDone({
+                batchId: prepared.batch?.batchId,
+                records: prepared.batch?.records.length ?? 0,
+                sourceRecords: draft.records.length,
+                closedBy: draft.closedBy,
+                checkpoints: draft.checkpoints,
+                deadLettered: prepared.poisoned + givenUp,
+                filtered: prepared.filtered
+              })
+            }
             summary = {
               batches: summary.batches + (prepared.batch === undefined ? 0 : 1),
               records: summary.records + draft.records.length,
