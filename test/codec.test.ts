@@ -18,6 +18,7 @@ import {
   arbitraryPageView,
   arbitraryPurchase
 } from "./arbitraries/clickstream.js"
+import { leftOf, rightOf, thrownBy } from "./support/outcomes.js"
 
 const context = { shardId: "shardId-000000000007", sequenceNumber: "49590338271490256608559692538361571095921575989136588898" }
 const secret = "hunter2"
@@ -26,22 +27,6 @@ const cat = (...parts: ReadonlyArray<ArrayLike<number>>) => Uint8Array.from(part
 // A string field (url = 3) holding the secret, so leaking the payload would show.
 const secretField = cat([0x1a, secret.length], utf8(secret))
 
-const leftOf = <A>(result: Either.Either<A, DecodeError>): DecodeError => {
-  if (Either.isRight(result)) throw new Error("expected a DecodeError, got a value")
-  return result.left
-}
-const rightOf = <A>(result: Either.Either<A, DecodeError>): A => {
-  if (Either.isLeft(result)) throw new Error(`expected a value, got: ${result.left.message}`)
-  return result.right
-}
-const thrownBy = (f: () => unknown): unknown => {
-  try {
-    f()
-    return undefined
-  } catch (error) {
-    return error
-  }
-}
 const expectNoPayload = (error: DecodeError, payload: Uint8Array) => {
   const hex = Buffer.from(payload).toString("hex")
   expect(error.message).not.toContain(secret)

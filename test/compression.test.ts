@@ -15,6 +15,7 @@ import { AccessLogEventSchema } from "../gen/shardline/examples/accesslog/v1/acc
 import { ClickstreamEventSchema, type PageView, PageViewSchema } from "../gen/shardline/examples/clickstream/v1/clickstream_pb.js"
 import { Codec, type CompressionFormat, DecodeError, DecompressionLimitExceeded, InvalidOption } from "../src/index.js"
 import { arbitraryClickstreamEvent } from "./arbitraries/clickstream.js"
+import { leftOf, rightOf, thrownBy } from "./support/outcomes.js"
 
 const MiB = 1024 * 1024
 const formats: ReadonlyArray<CompressionFormat> = ["gzip", "zlib", "deflate-raw"]
@@ -27,22 +28,6 @@ const context = { shardId: "shardId-000000000003", sequenceNumber: "495903382714
 const secret = "hunter2-secret-payload"
 const utf8 = (text: string) => new TextEncoder().encode(text)
 
-const rightOf = <A>(result: Either.Either<A, DecodeError>): A => {
-  if (Either.isLeft(result)) throw new Error(`expected a value, got: ${result.left.message}`)
-  return result.right
-}
-const leftOf = <A>(result: Either.Either<A, DecodeError>): DecodeError => {
-  if (Either.isRight(result)) throw new Error("expected a DecodeError, got a value")
-  return result.left
-}
-const thrownBy = (f: () => unknown): unknown => {
-  try {
-    f()
-    return undefined
-  } catch (error) {
-    return error
-  }
-}
 const expectNoPayload = (error: DecodeError, payload: Uint8Array) => {
   expect(error.message).not.toContain(secret)
   if (payload.length > 0) expect(error.message.toLowerCase()).not.toContain(Buffer.from(payload).toString("hex").slice(0, 16))

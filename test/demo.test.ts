@@ -1,41 +1,10 @@
-import { type ChildProcess, spawn } from "node:child_process"
-import { join } from "node:path"
+import type { ChildProcess } from "node:child_process"
 import { describe, expect, it } from "vitest"
-
-const root = join(import.meta.dirname, "..")
-const tsx = join(root, "node_modules", ".bin", "tsx")
-
-interface Finished {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly lines: ReadonlyArray<string>
-  readonly stderr: string
-}
+import { runScript } from "./support/runScript.js"
 
 /** Runs the demo (what `npm start` runs) with `args`; `onLine` may act on each line it prints. */
-const runDemo = (args: ReadonlyArray<string>, onLine: (line: string, child: ChildProcess) => void = () => {}) =>
-  new Promise<Finished>((resolve, reject) => {
-    const child = spawn(tsx, ["examples/clickstream/main.ts", ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
-    const lines: Array<string> = []
-    let stderr = ""
-    let pending = ""
-    child.stdout.setEncoding("utf8").on("data", (data: string) => {
-      pending += data
-      const parts = pending.split("\n")
-      pending = parts.pop()!
-      for (const line of parts) {
-        lines.push(line)
-        onLine(line, child)
-      }
-    })
-    child.stderr.setEncoding("utf8").on("data", (data: string) => (stderr += data))
-    const guard = setTimeout(() => child.kill("SIGKILL"), 45_000)
-    child.on("error", reject)
-    child.on("close", (code, signal) => {
-      clearTimeout(guard)
-      resolve({ code, signal, lines, stderr })
-    })
-  })
+const runDemo = (args: ReadonlyArray<string>, onLine?: (line: string, child: ChildProcess) => void) =>
+  runScript("examples/clickstream/main.ts", args, onLine)
 
 const batchLine = /^batch +(\d+) \| +(\d+) records \| lag +(\d+|-) ms \| views +(\d+) \[.*\] \| purchases .+$/
 

@@ -20,13 +20,10 @@ import { type Batch, type CheckpointStore, Codec, DecodeError, InvalidOption, Pi
 import { arbitraryMessage, PipelineTest } from "../src/testing/index.js"
 import { generated, registry } from "./support/generated.js"
 import { difference, expectSameMessage } from "./support/sameDecode.js"
+import { leftOf } from "./support/outcomes.js"
 
 const context = { shardId: "shardId-000000000003", sequenceNumber: "49590338271490256608559692538361571095921575989136588898" }
 const secret = new TextEncoder().encode("hunter2")
-const leftOf = <A>(result: Either.Either<A, DecodeError>): DecodeError => {
-  if (Either.isRight(result)) throw new Error("expected a DecodeError, got a value")
-  return result.left
-}
 
 describe("Codec.fast", () => {
   it("is the generated codec: named like Codec.protobuf, typed by the schema", () => {

@@ -15,6 +15,7 @@ import {
 import { decodeAggregatedRecord } from "../gen/shardline/kpl/v1/aggregated_record_shardline.js"
 import { agg, aggregateWithAws, type AwsUserRecord, objectKeySafe } from "./support/awsKinesisAgg.js"
 import { difference } from "./support/sameDecode.js"
+import { leftOf, rightOf } from "./support/outcomes.js"
 
 
 interface Input {
@@ -41,14 +42,6 @@ const deaggregateWithAws = (data: Uint8Array): ReadonlyArray<AwsUserRecord> => {
   return result!
 }
 
-const rightOf = <A>(result: Either.Either<A, DeaggregateError>): A => {
-  if (Either.isLeft(result)) throw new Error(`expected user records, got: ${result.left.message}`)
-  return result.right
-}
-const leftOf = <A>(result: Either.Either<A, DeaggregateError>): DeaggregateError => {
-  if (Either.isRight(result)) throw new Error("expected a DeaggregateError, got user records")
-  return result.left
-}
 const carrier = (data: Uint8Array) => ({ data, partitionKey: "carrier", sequenceNumber, approximateArrivalTimestamp: arrival })
 const plain = (users: ReadonlyArray<UserRecord>) =>
   users.map((u) => ({ partitionKey: u.partitionKey, explicitHashKey: u.explicitHashKey, data: hex(u.data), sub: u.subSequenceNumber }))

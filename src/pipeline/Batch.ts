@@ -58,7 +58,7 @@ export interface RecordChunk<T extends Positioned> {
 }
 
 /**
- * Why a batch closed: its interval passed, it reached `maxBatchRecords`, the source ended (or a
+ * Why a batch closed: its interval passed, it reached `maxBatchRecords` or `maxBatchBytes` ("size"), the source ended (or a
  * graceful stop drained it), or the source failed and this is the last batch before the run fails.
  */
 export type BatchCloseReason = "interval" | "size" | "end" | "failure"
@@ -72,11 +72,11 @@ export type BatchCloseReason = "interval" | "size" | "end" | "failure"
  * ```
  */
 export interface Batch<A> {
-  /** 0, 1, 2, ... in the order batches reach the sink within one run. */
+  /** 0, 1, 2, ... in the order batches reach the sink within one run (with `parallelism`, a batch's lanes share it). */
   readonly batchId: number
   /** The records after the pipeline's operators; per shard in sequence order. */
   readonly records: ReadonlyArray<StreamRecord<A>>
-  /** Records read from Kinesis into this batch, before operators (what `maxBatchRecords` caps). */
+  /** Records read from Kinesis into this batch, before operators (what `maxBatchRecords` caps; their payload bytes are what `maxBatchBytes` caps), filtered ones included. */
   readonly sourceRecords: number
   readonly openedAt: Date
   readonly closedAt: Date
