@@ -37,9 +37,11 @@ const raw = (shardId: string, n: number, bytes: number): Raw => ({
   data: new Uint8Array(bytes)
 })
 
-const chunkOf = (shardId: string, records: ReadonlyArray<Raw>, shardEnded = false): RecordChunk<Raw> => ({
+const chunkOf = (shardId: string, records: ReadonlyArray<Raw>, shardEnded = false, counted = false): RecordChunk<Raw> => ({
   shardId,
   records,
+  // As a shard reader hands them: with the chunk's payload bytes counted (the batcher's fast path).
+  ...(counted ? { bytes: records.reduce((n, r) => n + r.data.byteLength, 0) } : {}),
   millisBehindLatest: 0,
   shardEnded
 })
@@ -113,7 +115,7 @@ describe("batchChunks with maxBatchBytes", () => {
           let at = 0
           for (const cut of [...shards[i]!.cuts, records.length]) {
             if (at >= records.length) break
-            chunks.push(chunkOf(`shard-${i}`, records.slice(at, at + cut)))
+            chunks.push(chunkOf(`shard-${i}`, records.slice(at, at + cut), false, (cut + at) % 2 === 0))
             at += cut
           }
           return chunks

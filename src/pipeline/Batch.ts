@@ -48,6 +48,8 @@ export interface Positioned {
 export interface RecordChunk<T extends Positioned> {
   readonly shardId: string
   readonly records: ReadonlyArray<T>
+  /** Payload bytes of `records`, when the source counted them (the byte cap then takes a whole chunk without a look at each record). */
+  readonly bytes?: number | undefined
   readonly millisBehindLatest: number | undefined
   /** The shard is closed and this chunk holds its last records. */
   readonly shardEnded: boolean

@@ -54,7 +54,10 @@ class DraftBuilder<T extends Positioned> {
     if (chunk.session !== undefined) this.switchSession(chunk.shardId, chunk.session)
     const records = chunk.records
     let room = Math.min(this.max - this.records.length, records.length)
-    if (this.maxBytes !== Infinity) {
+    if (this.maxBytes !== Infinity && room === records.length && chunk.bytes !== undefined && this.bytes + chunk.bytes <= this.maxBytes) {
+      // The whole chunk fits: no look at each record.
+      this.bytes += chunk.bytes
+    } else if (this.maxBytes !== Infinity) {
       // The first record of a batch is always taken, however big: a record over the cap is a batch of its own.
       let n = 0
       while (n < room) {
@@ -82,7 +85,7 @@ class DraftBuilder<T extends Positioned> {
     }
     else if (last !== undefined) this.checkpoints.set(chunk.shardId, Checkpoint.sequence(last.sequenceNumber))
     if (chunk.millisBehindLatest !== undefined) this.lag.set(chunk.shardId, chunk.millisBehindLatest)
-    return whole ? undefined : { ...chunk, records: records.slice(room) }
+    return whole ? undefined : { ...chunk, records: records.slice(room), bytes: undefined }
   }
 
   /**

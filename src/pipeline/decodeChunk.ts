@@ -143,6 +143,7 @@ export const decodeRecords = <A>(
 export const rawChunk = (chunk: ShardChunk, session?: LeaseSession): RecordChunk<KinesisRecord> => ({
   shardId: chunk.shardId,
   records: chunk.records,
+  bytes: chunk.bytes,
   millisBehindLatest: chunk.millisBehindLatest,
   shardEnded: chunk.shardEnded,
   childShards: chunk.childShards,
