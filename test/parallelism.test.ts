@@ -140,6 +140,8 @@ const observe = (
     for (let i = 0; i < 400 && !(yield* settled); i++) yield* TestClock.adjust("500 millis")
     yield* Deferred.succeed(stop, undefined)
     for (let i = 0; i < 100 && fiber.unsafePoll() === null; i++) yield* TestClock.adjust("1 second")
+    // A run that does not stop fails the test here rather than hanging it.
+    if (fiber.unsafePoll() === null) return yield* Effect.dieMessage("the run did not stop within 100 s (test clock) of the stop")
     const summary = yield* Fiber.join(fiber)
     return { problems, done, calls, checkpointsSeen, summary, settled: yield* settled, placeOf }
   })
