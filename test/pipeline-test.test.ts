@@ -38,6 +38,18 @@ describe("PipelineTest", () => {
       }
     }))
 
+  it.scoped("drain also waits for records written through test.kinesis.api (a producer under test), not only test.put", () =>
+    Effect.gen(function* () {
+      const test = yield* PipelineTest.make(pipeline)
+      yield* Effect.orDie(test.kinesis.api.putRecords({
+        StreamName: "events",
+        Records: records(0, 20).map((r) => ({ PartitionKey: r.partitionKey, Data: r.data }))
+      }))
+      yield* Effect.orDie(test.kinesis.api.putRecord({ StreamName: "events", PartitionKey: "k20", Data: encoder.encode("v20") }))
+      const batches = yield* test.drain()
+      expect(sorted(values(batches))).toEqual(expected(0, 21))
+    }))
+
   it.scoped("advance moves only virtual time: one batch per interval, with deterministic boundaries", () =>
     Effect.gen(function* () {
       const test = yield* PipelineTest.make(pipeline)

@@ -231,6 +231,23 @@ describe("createConsumer: failures reject done with the original, narrowable err
     expect(await rejected(consumer.stop())).toBe(error)
   })
 
+  it("awaiting only `ready` handles a failure before the start: no unhandled rejection from `done`", async () => {
+    const unhandled: Array<unknown> = []
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason)
+    process.on("unhandledRejection", onUnhandled)
+    try {
+      const consumer = createConsumer({ ...quick("no-such-stream-2"), checkpoints: "memory", sink: async () => {} })
+      const error = await rejected(consumer.ready)
+      expect(error).toBeInstanceOf(InvalidOption)
+      // Unhandled rejections are reported after the microtask queue drains: give them a few turns.
+      for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+      expect(unhandled).toEqual([])
+      expect(await rejected(consumer.done)).toBe(error)
+    } finally {
+      process.off("unhandledRejection", onUnhandled)
+    }
+  })
+
   it("invalid options reject done with InvalidOption naming the option (createConsumer itself never throws)", async () => {
     const noStore = createConsumer({ ...quick("s"), sink: async () => {} } as never)
     expect(await rejected((noStore as Consumer).done)).toMatchObject({ _tag: "InvalidOption", option: "checkpoints" })

@@ -97,7 +97,7 @@ export interface Batch<A> {
   /**
    * With `parallelism` (see `RunOptions`): the lane of this sub-batch. Its records all come from
    * one shard and hash to this lane by partition key; the batch's other lanes (same `batchId`) go
-   * to the sink at the same time. Undefined without parallelism.
+   * to the sink at the same time. Undefined without parallelism, and on an empty batch.
    */
   readonly lane?: number | undefined
 }

@@ -19,7 +19,9 @@ import { type ConsumerOptions, coreLeases, deadLetterLayer, kinesisLayer, type S
 export interface Consumer extends AsyncDisposable {
   /**
    * Resolves once the stream is verified and reading started (or when the consumer ended before
-   * that without failing); rejects with the run's error if it failed before starting.
+   * that without failing); rejects with the run's error if it failed before starting. Awaiting it
+   * handles such a failure: `done` then rejects with it too, without an unhandled rejection. A
+   * failure after the start still needs `done` awaited or an `error` listener.
    */
   readonly ready: Promise<void>
   /** Resolves with what the run did when it ends (stopped, or every shard read to its end); rejects with its error. */
@@ -148,6 +150,8 @@ export const createConsumer = <A>(options: ConsumerOptions<A>): Consumer => {
   })
   // `done` carries the error; `ready` never makes an unhandled rejection of its own.
   ready.catch(noop)
+  // Whether the caller looked at `ready` (to await it), see `done`'s observer.
+  let readyWatched = false
   emitter.once("started", () => markReady())
 
   const done = new Promise<PipelineSummary>((resolve, reject) => {
@@ -160,8 +164,9 @@ export const createConsumer = <A>(options: ConsumerOptions<A>): Consumer => {
         return
       }
       const error = errorOf(exit.cause)
-      // With an "error" listener, the failure is handled even if no one awaits `done`.
-      if (emitter.count("error") > 0) done.catch(noop)
+      // With an "error" listener, the failure is handled even if no one awaits `done`; so is a
+      // failure before the start when `ready` is watched (it says the same thing).
+      if (emitter.count("error") > 0 || (!started && readyWatched)) done.catch(noop)
       emitter.emit("error", error)
       failReady(error)
       reject(error)
@@ -197,7 +202,10 @@ export const createConsumer = <A>(options: ConsumerOptions<A>): Consumer => {
   }
 
   return {
-    ready,
+    get ready() {
+      readyWatched = true
+      return ready
+    },
     done,
     stop,
     on: (event, listener) => emitter.on(event, listener),

@@ -74,7 +74,7 @@ export interface PipelineTest<A, E> {
    */
   readonly advance: (intervals?: number) => Effect.Effect<ReadonlyArray<Batch<A>>, E | PipelineError>
   /**
-   * Advances interval by interval until every record put to the pipeline's stream so far is
+   * Advances interval by interval until every record put to the pipeline's stream so far (with `put`, or through `kinesis.api`) is
    * checkpointed; answers the batches finished meanwhile.
    */
   readonly drain: (options?: {
@@ -312,15 +312,31 @@ const make = <A, E, R, E2 = never, R2 = never>(
           const result = yield* Effect.orDie(kinesis.api.putRecords({ StreamName: stream, Records }))
           for (const entry of result.Records ?? ([] as Array<PutRecordsResultEntry>)) {
             out.push({ shardId: entry.ShardId!, sequenceNumber: entry.SequenceNumber! })
-            if (stream === streamName) lastPut.set(entry.ShardId!, BigInt(entry.SequenceNumber!))
+            noteWritten(stream, entry.ShardId, entry.SequenceNumber)
           }
         }
         return out
       })
 
+    // Puts through the handle (a Producer under test, say) count for `drain` too.
+    const noteWritten = (stream: string | undefined, shardId: string | undefined, sequenceNumber: string | undefined) => {
+      if (stream !== streamName || shardId === undefined || sequenceNumber === undefined) return
+      const at = BigInt(sequenceNumber)
+      if ((lastPut.get(shardId) ?? -1n) < at) lastPut.set(shardId, at)
+    }
+    const watchedApi: typeof kinesis.api = {
+      ...kinesis.api,
+      putRecord: (input) =>
+        Effect.tap(kinesis.api.putRecord(input), (out) => noteWritten(input.StreamName, out.ShardId, out.SequenceNumber)),
+      putRecords: (input) =>
+        Effect.tap(kinesis.api.putRecords(input), (out) => {
+          for (const entry of out.Records ?? []) noteWritten(input.StreamName, entry.ShardId, entry.SequenceNumber)
+        })
+    }
+
     yield* start
     return {
-      kinesis,
+      kinesis: { ...kinesis, api: watchedApi },
       put,
       advance,
       drain,
