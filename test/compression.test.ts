@@ -16,6 +16,7 @@ import { ClickstreamEventSchema, type PageView, PageViewSchema } from "../gen/sh
 import { Codec, type CompressionFormat, DecodeError, DecompressionLimitExceeded, InvalidOption } from "../src/index.js"
 import { arbitraryClickstreamEvent } from "./arbitraries/clickstream.js"
 import { leftOf, rightOf, thrownBy } from "./support/outcomes.js"
+import { concat as cat } from "./support/wire.js"
 
 const MiB = 1024 * 1024
 const formats: ReadonlyArray<CompressionFormat> = ["gzip", "zlib", "deflate-raw"]
@@ -59,15 +60,6 @@ const adler32 = (bytes: Uint8Array) => {
 }
 const le32 = (n: number) => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff]
 const be32 = (n: number) => [(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]
-const cat = (...parts: ReadonlyArray<ArrayLike<number>>) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
 
 /** A gzip member with the optional header fields the gzip tool and others write (FEXTRA, FNAME, FCOMMENT, FHCRC). */
 const gzipWithHeader = (data: Uint8Array, fields: { readonly name?: string; readonly comment?: string; readonly extra?: Uint8Array; readonly headerCrc?: boolean }) => {

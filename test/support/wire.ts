@@ -149,7 +149,7 @@ export const arbitraryRawField = (desc: DescMessage): fc.Arbitrary<Uint8Array> =
   return (field as fc.Arbitrary<Array<number>>).map((bytes) => new Uint8Array(bytes))
 }
 
-export const concat = (...parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+export const concat = (...parts: ReadonlyArray<ArrayLike<number>>): Uint8Array => {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
   let at = 0
   for (const p of parts) {
