@@ -1,6 +1,7 @@
 import type { StartingPosition, SubscribeToShardEvent } from "@aws-sdk/client-kinesis"
 import { Clock, Duration, Effect, Either, Stream } from "effect"
 import { Kinesis, type KinesisApi, type KinesisError } from "../kinesis/index.js"
+import { shardMeter } from "../metrics/meters.js"
 import { errorClassOf, retryKinesis } from "../retry/index.js"
 import type { PrefetchBudget } from "./PrefetchBudget.js"
 import { resumeInside, shardChunks, toRecord, whenGone } from "./shardChunks.js"
@@ -80,6 +81,7 @@ const subscribeShard = (
     const callTarget = { streamName: target.streamName, shardId: target.shardId }
     const subscribe = kinesis.subscribeToShard
     if (subscribe === undefined) return yield* Effect.fail(fanOutUnsupported("SubscribeToShard", callTarget))
+    const meter = shardMeter(target.streamName, target.shardId)
     const start = target.position
     const markResume = resumeInside(start)
     // Where the next subscription starts: after the last event's continuation sequence number.
@@ -99,9 +101,10 @@ const subscribeShard = (
         const continuation = event.ContinuationSequenceNumber ?? undefined
         const shardEnded = continuation === undefined
         if (!shardEnded) position = ShardPosition.afterSequenceNumber(continuation)
+        let bytes = 0
+        for (const r of records) bytes += r.data.byteLength
+        yield* meter.response(records.length, bytes, event.MillisBehindLatest, records[records.length - 1]?.approximateArrivalTimestamp)
         if (records.length > 0 || shardEnded) {
-          let bytes = 0
-          for (const r of records) bytes += r.data.byteLength
           const childShards = event.ChildShards?.map((c) => ({ shardId: c.ShardId ?? "", parentShardIds: c.ParentShards ?? [] }))
           yield* budget.add(records.length, bytes)
           endedEmitted = shardEnded
@@ -126,6 +129,7 @@ const subscribeShard = (
       const wait = lastCallAt === undefined ? 0 : lastCallAt + Duration.toMillis(subscribeSpacing) - now
       if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
       lastCallAt = yield* Clock.currentTimeMillis
+      yield* meter.subscribeCall
       let delivered = 0
       let ended = false
       const result = yield* Effect.either(
@@ -163,6 +167,7 @@ const subscribeShard = (
       // The service ended the subscription (or it dropped after progress): renew it from `position`.
       renewing = true
     }
+    yield* meter.ended
     if (!endedEmitted) {
       yield* emit({ shardId: target.shardId, records: [], bytes: 0, millisBehindLatest: 0, shardEnded: true })
     }

@@ -1,6 +1,7 @@
 import { Clock, Duration, Effect, type Stream } from "effect"
 import { durationOption, integerOption, type InvalidOption } from "../config/index.js"
 import type { Kinesis, KinesisApi, KinesisError } from "../kinesis/index.js"
+import { retryMeter, shardMeter } from "../metrics/meters.js"
 import { RetryPolicy, type RetryOption, retryKinesis } from "../retry/index.js"
 import { retryOption } from "../retry/retryKinesis.js"
 import type { PrefetchBudget } from "./PrefetchBudget.js"
@@ -132,6 +133,7 @@ const pollShard = (
 ): Effect.Effect<void, KinesisError> =>
   Effect.gen(function* () {
     const callTarget = { streamName: target.streamName, shardId: target.shardId }
+    const meter = shardMeter(target.streamName, target.shardId)
     let lastSequenceNumber: string | undefined
     const markResume = resumeInside(target.position)
     // When a LATEST reader got its first iterator: an expiry before any record arrived resumes
@@ -166,7 +168,7 @@ const pollShard = (
     const attempt = (limit: number) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         attemptAt = now
-        return kinesis.getRecords({ ShardIterator: iterator, Limit: limit }, callTarget)
+        return Effect.zipRight(meter.getRecordsCall, kinesis.getRecords({ ShardIterator: iterator, Limit: limit }, callTarget))
       }).pipe(
         Effect.tapErrorTag("ExpiredIterator", () =>
           Effect.map(freshIterator, (fresh) => {
@@ -185,7 +187,10 @@ const pollShard = (
           Effect.catchTag("ExpiredIterator", (expired) => {
             if (quickRetried) return Effect.fail(expired)
             quickRetried = true
-            return Effect.zipRight(Effect.sleep(minPollDelay), attempt(limit))
+            return retryMeter.retried(expired, "expiredIterator").pipe(
+              Effect.zipRight(Effect.sleep(minPollDelay)),
+              Effect.zipRight(attempt(limit))
+            )
           }),
           retryGetRecords
         )
@@ -209,9 +214,10 @@ const pollShard = (
       if (iterator === undefined && response.ChildShards !== undefined) {
         childShards = response.ChildShards.map((c) => ({ shardId: c.ShardId ?? "", parentShardIds: c.ParentShards ?? [] }))
       }
+      let bytes = 0
+      for (const r of records) bytes += r.data.byteLength
+      yield* meter.response(records.length, bytes, response.MillisBehindLatest, records[records.length - 1]?.approximateArrivalTimestamp)
       if (records.length > 0) {
-        let bytes = 0
-        for (const r of records) bytes += r.data.byteLength
         lastSequenceNumber = records[records.length - 1]!.sequenceNumber
         yield* budget.add(records.length, bytes)
         endedEmitted = iterator === undefined
@@ -229,6 +235,8 @@ const pollShard = (
         settings.maxRecordsPerSecond === undefined ? 0 : (records.length * 1000) / settings.maxRecordsPerSecond
       nextCallAt = attemptAt + Math.max(Duration.toMillis(idle), rateSpacing)
     }
+    // Read to its end (or gone from the service): nothing left behind.
+    yield* meter.ended
     if (!endedEmitted) {
       yield* emit({
         shardId: target.shardId,

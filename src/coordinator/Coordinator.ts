@@ -11,6 +11,7 @@ import {
   type LeaseStoreError
 } from "../lease/index.js"
 import { leaseLost } from "../lease/Lease.js"
+import { leaseMeter } from "../metrics/meters.js"
 import type { CoordinatorSettings, LeaseLossReason } from "./options.js"
 import { parentsDone, planShardSync, planTakes } from "./planning.js"
 
@@ -107,6 +108,8 @@ export const makeCoordinator = <E, R>(
     const { hooks, workerId } = settings
     const failoverMillis = Duration.toMillis(settings.failoverTime)
     const sessions = new Map<string, Session>()
+    const meter = leaseMeter(scope.applicationName, scope.streamName, workerId)
+    const heldChanged = Effect.suspend(() => meter.held(sessions.size))
     /**
      * The last owner and counter seen per lease, since when they stand (halfway between the round
      * that saw them change and the one before: the write happened in between), and when they were
@@ -134,6 +137,8 @@ export const makeCoordinator = <E, R>(
         session.done = true
         if (sessions.get(session.shardId) === session) sessions.delete(session.shardId)
         return Deferred.succeed(session.signal, undefined).pipe(
+          Effect.zipRight(meter.lost(reason._tag === "Lost" ? "lost" : reason._tag === "Expired" ? "expired" : "shard_gone")),
+          Effect.zipRight(heldChanged),
           Effect.zipRight(Effect.logDebug(`shardline: ${workerId} lost the lease of ${session.shardId} (${reason._tag})`)),
           Effect.zipRight(runHook("onLeaseLost", hooks.onLeaseLost?.({ shardId: session.shardId, reason })))
         )
@@ -228,6 +233,8 @@ export const makeCoordinator = <E, R>(
         }
         const session = new Session(lease.shardId, taken.right.counter, now, yield* Deferred.make<void>(), yield* Effect.makeSemaphore(1))
         sessions.set(lease.shardId, session)
+        yield* meter.taken
+        yield* heldChanged
         yield* Effect.logDebug(`shardline: ${workerId} took the lease of ${lease.shardId}${plan.steal ? ` from ${lease.owner}` : ""}`)
         yield* runHook("onLeaseAcquired", hooks.onLeaseAcquired?.({ shardId: lease.shardId, counter: taken.right.counter, checkpoint: taken.right.checkpoint }))
         yield* Queue.offer(assignments, { session, lease: taken.right })
@@ -257,6 +264,7 @@ export const makeCoordinator = <E, R>(
             })
           )
         }
+        yield* heldChanged
         // A renewal or take cut off by the shutdown may still have landed, leaving a row owned by
         // this worker at a counter it never learned: release whatever the table says is still ours.
         const leftovers = yield* Effect.orElseSucceed(store.list(scope), () => [] as ReadonlyArray<Lease>)
@@ -309,6 +317,7 @@ export const makeCoordinator = <E, R>(
           if (!ended) return
           session.done = true
           sessions.delete(session.shardId)
+          yield* heldChanged
           // Children named by the service get their rows now; ListShards finds them otherwise.
           for (const child of childShards ?? []) {
             yield* store.create(scope, { shardId: child.shardId, startAt: "TRIM_HORIZON", parentShardIds: child.parentShardIds })

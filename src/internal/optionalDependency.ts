@@ -26,6 +26,18 @@ const isNotFound = (cause: unknown): boolean =>
   notFoundCodes.has(String((cause as { code?: unknown }).code))
 
 /**
+ * The package Node could not find, from its message ("Cannot find package 'x' imported from ..."),
+ * so that a package missing under the one asked for (a peer of it) is the one named.
+ */
+const missingPackage = (cause: unknown): string | undefined => {
+  const message = cause instanceof Error ? cause.message : ""
+  const name = /Cannot find (?:package|module) '([^']+)'/.exec(message)?.[1]
+  if (name === undefined || name.startsWith(".") || name.startsWith("/")) return undefined
+  const parts = name.split("/")
+  return name.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0]
+}
+
+/**
  * The usable value of a module namespace: a CommonJS package's `module.exports` sits on `default`
  * (twice over when the package was compiled from ES modules with `__esModule`).
  */
@@ -57,14 +69,25 @@ const interop = (namespace: unknown): unknown => {
 export const importOptional = <M>(
   packageName: string,
   feature: string,
-  options: { readonly dev?: boolean } = {}
+  options: {
+    readonly dev?: boolean
+    /** What to import when it is not the package itself, e.g. a subpath `@effect/opentelemetry/Metrics`. */
+    readonly module?: string
+  } = {}
 ): Effect.Effect<M, MissingDependency> =>
   Effect.tryPromise({
-    try: () => import(packageName) as Promise<unknown>,
+    try: () => import(options.module ?? packageName) as Promise<unknown>,
     catch: (cause) => cause
   }).pipe(
     Effect.map((namespace) => interop(namespace) as M),
     Effect.catchAll((cause) =>
-      isNotFound(cause) ? Effect.fail(new MissingDependency({ packageName, feature, cause, ...options })) : Effect.die(cause)
+      isNotFound(cause)
+        ? Effect.fail(new MissingDependency({
+          packageName: missingPackage(cause) ?? packageName,
+          feature,
+          cause,
+          ...(options.dev === undefined ? {} : { dev: options.dev })
+        }))
+        : Effect.die(cause)
     )
   )

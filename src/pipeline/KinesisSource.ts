@@ -18,6 +18,7 @@ import {
 import { type LeaseCoordinationOptions, resolveCoordination } from "../coordinator/index.js"
 import { type Kinesis, type KinesisError, verifyStream } from "../kinesis/index.js"
 import type { LeaseStore, LeaseStoreError } from "../lease/index.js"
+import { checkpointMeter } from "../metrics/meters.js"
 import type { LeaseSession } from "../coordinator/index.js"
 import type { StoredState } from "../state/StateRuntime.js"
 import type { Draft, RecordChunk, StreamRecord } from "./Batch.js"
@@ -257,6 +258,10 @@ const startCheckpointed = <A>(config: {
     const store = yield* CheckpointStore
     const checkpoints = yield* store.load(scope)
     const streamName = scope.streamName
+    const meter = checkpointMeter(scope.applicationName, streamName, undefined)
+    /** Every write of positions or state, counted. */
+    const save: typeof store.save = (...args) =>
+      store.save(...args).pipe(Effect.tapBoth({ onFailure: () => meter.failed("error"), onSuccess: () => meter.written }))
     const list = listShards(streamName, reader.retry)
     // Shards with a checkpoint of their own (they never inherit their parents' state).
     const started = new Set(checkpoints.keys())
@@ -316,13 +321,13 @@ const startCheckpointed = <A>(config: {
             if (children.every((c) => started.has(c))) done.push(parent)
           }
         }
-        return done.length === 0 ? Effect.void : store.save(scope, new Map(), new Map(done.map((p) => [p, new Uint8Array(0)])))
+        return done.length === 0 ? Effect.void : save(scope, new Map(), new Map(done.map((p) => [p, new Uint8Array(0)])))
       })
 
     const commit = (draft: Draft<KinesisRecord>, states: ReadonlyMap<string, Uint8Array>) =>
       Effect.gen(function* () {
         if (draft.checkpoints.size === 0 && states.size === 0) return noShards
-        yield* store.save(scope, draft.checkpoints, states)
+        yield* save(scope, draft.checkpoints, states)
         for (const shardId of [...draft.checkpoints.keys(), ...states.keys()]) started.add(shardId)
         for (const [shardId, c] of draft.checkpoints) {
           const ended = endCommitted.get(shardId)

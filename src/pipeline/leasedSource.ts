@@ -7,6 +7,7 @@ import { type Assignment, type CoordinatorSettings, type LeaseSession, makeCoord
 import type { Kinesis, KinesisError } from "../kinesis/index.js"
 import { type Lease, LeaseStore, type LeaseStoreError } from "../lease/index.js"
 import type { KinesisRecord } from "../consumer/index.js"
+import { checkpointMeter } from "../metrics/meters.js"
 import type { Draft } from "./Batch.js"
 import { decodeRecords, rawChunk } from "./decodeChunk.js"
 import type { RecordFilter } from "./filter.js"
@@ -38,6 +39,7 @@ export const startLeased = <A>(config: {
     const list = listShards(streamName, reader.retry)
     const coordinator = yield* makeCoordinator({ scope, initial: config.startAt, settings: config.settings, listShards: list })
     const store = yield* LeaseStore
+    const meter = checkpointMeter(scope.applicationName, streamName, config.settings.workerId)
     // Per holding: the row as taken (its checkpoint and state are where the shard resumes).
     const rows = new WeakMap<LeaseSession, Lease>()
     // Per holding: its last checkpoint, for state-only commits.
@@ -111,6 +113,7 @@ export const startLeased = <A>(config: {
         // A shard with no position yet keeps its new state in memory until its first checkpoint.
         if (session === undefined || !session.held || checkpoint === undefined) return Effect.succeed(false)
         return coordinator.checkpoint(session, checkpoint, draft.childShards.get(shardId), state).pipe(
+          Effect.tapBoth({ onFailure: (e) => meter.failed(e._tag === "LeaseLost" ? "lease_lost" : "error"), onSuccess: () => meter.written }),
           Effect.retry({ schedule: checkpointRetry, while: (e) => e._tag === "LeaseStoreError" }),
           Effect.tap(() => void lastCheckpoint.set(session, checkpoint)),
           Effect.as(true),

@@ -1,10 +1,11 @@
-import { Clock, Context, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Stream } from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Stream } from "effect"
 import type { DecodeError } from "../codec/index.js"
 import { type DeaggregateError, deaggregate, isAggregated } from "../kpl/index.js"
 import { DeadLetter, type DeadLetterRecord } from "../deadletter/index.js"
 import { dual } from "effect/Function"
 import { durationOption, integerOption } from "../config/index.js"
 import type { Kinesis } from "../kinesis/index.js"
+import { pipelineMeter } from "../metrics/meters.js"
 import { StateRuntime } from "../state/StateRuntime.js"
 import type { StatefulStage } from "../state/Stage.js"
 import type { KinesisRecord } from "../consumer/index.js"
@@ -153,6 +154,7 @@ export const foreachBatch: {
           register: (stage) => void stages.push(stage)
         })
         const input = (yield* source.start({ stateful: stages.length > 0 })) as SourceRun<A>
+        const meter = pipelineMeter(source.scope.applicationName, source.scope.streamName)
         if (options.onStarted !== undefined) yield* options.onStarted
         const state = new StateRuntime(stages, input.loadState)
         const steps = inFlightSteps(gracefulStopTimeout, input.shutdown)
@@ -176,6 +178,7 @@ export const foreachBatch: {
         /** Decodes a closed batch and runs its operators: the batch for the sink, if it goes there. */
         const prepare = (closed: Draft<KinesisRecord>) =>
           Effect.gen(function* () {
+            const startedAt = yield* Clock.currentTimeMillis
             // With leases, a shard lost since its records were read is not delivered: its new owner reads it again.
             const draft = input.deliverable(closed)
             const endedShards: Array<string> = []
@@ -194,9 +197,22 @@ export const foreachBatch: {
               each: feed === undefined ? undefined : (r) => feed.add(r, context),
               poison: Option.isSome(deadLetters) ? (r, error) => void poisoned.push([r, error]) : undefined
             }
-            const decoded: ReadonlyArray<StreamRecord<A>> = draft.records.length > 0 ? yield* input.decode(draft.records, decodeOptions) : noRecords
+            let decoded: ReadonlyArray<StreamRecord<A>> = noRecords
+            if (draft.records.length > 0) {
+              const result = input.decode(draft.records, decodeOptions)
+              if (Either.isLeft(result)) {
+                // Without a dead-letter destination the first record that cannot be read fails the run.
+                yield* meter.decodeErrors(1)
+                return yield* Effect.fail(result.left)
+              }
+              decoded = result.right
+            }
+            yield* meter.filtered(tally.filtered)
             if (poisoned.length > 0 && Option.isSome(deadLetters)) {
-              yield* deadLetters.value.send(yield* deadLettersOf(input.origin, poisoned))
+              yield* meter.decodeErrors(poisoned.length)
+              const letters = yield* deadLettersOf(input.origin, poisoned)
+              yield* deadLetters.value.send(letters)
+              yield* meter.deadLetters(letters)
             }
             let records: ReadonlyArray<StreamRecord<A>>
             if (feed !== undefined) records = yield* feed.finish(context)
@@ -215,7 +231,7 @@ export const foreachBatch: {
                 fencingTokens: input.fencingTokens(draft)
               }
               : undefined
-            return { draft, batch, endedShards, poisoned: poisoned.length, filtered: tally.filtered }
+            return { draft, batch, endedShards, poisoned: poisoned.length, filtered: tally.filtered, startedAt }
           })
         type Prepared = Effect.Effect.Success<ReturnType<typeof prepare>>
         /** Once the sink is done with a batch: its given-up records to the destination, then its checkpoint. */
@@ -231,11 +247,16 @@ export const foreachBatch: {
             }
             let givenUp = 0
             if (delivery.right.length > 0 && Option.isSome(failedSinks)) {
-              yield* failedSinks.value.send(yield* sinkDeadLetters(input.origin, draft.records, delivery.right))
+              const letters = yield* sinkDeadLetters(input.origin, draft.records, delivery.right)
+              yield* failedSinks.value.send(letters)
+              yield* meter.deadLetters(letters)
               givenUp = delivery.right.length
             }
             if (state.active) state.committed(draft, yield* input.commit(draft, state.snapshots()))
             else yield* input.commit(draft, noStates)
+            if (prepared.batch !== undefined) {
+              yield* meter.batchDone(draft.closedAt, prepared.startedAt, yield* Clock.currentTimeMillis, prepared.batch.records.length - givenUp)
+            }
             if (options.onBatchDone !== undefined) {
               yield* options.onBatchDone({
                 batchId: prepared.batch?.batchId,
@@ -255,7 +276,13 @@ export const foreachBatch: {
               filtered: summary.filtered + prepared.filtered
             }
           })
-        const deliverBatch = (batch: Batch<A>) => deliver(sink, batch, sinkErrors, canGiveUp)
+        // Every sink call is counted: each lane, retry and bisected half.
+        const meteredSink = (batch: Batch<A>) =>
+          Effect.zipRight(
+            meter.sinkCall,
+            Effect.tapErrorCause(Effect.suspend(() => sink(batch)), (cause) => (Cause.isInterruptedOnly(cause) ? Effect.void : meter.sinkFailure))
+          )
+        const deliverBatch = (batch: Batch<A>) => deliver(meteredSink, batch, sinkErrors, canGiveUp)
         const run = parallelism === 1
           ? drafts.pipe(
             // The next batch fills while the sink works on this one.

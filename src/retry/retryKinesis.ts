@@ -1,6 +1,7 @@
 import { type Duration, Effect, Either, Schedule } from "effect"
 import { InvalidOption } from "../config/index.js"
 import type { KinesisError } from "../kinesis/index.js"
+import { retryMeter } from "../metrics/meters.js"
 import { type ErrorClass, errorClassOf, type RetryOption, scheduleFor, type RetrySchedule } from "./RetryPolicy.js"
 
 /**
@@ -58,9 +59,11 @@ export const retryKinesis = (
           driver = yield* Schedule.driver(scheduleOf(errorClass))
           drivers.set(errorClass, driver)
         }
+        if (errorClass === "throttled") yield* retryMeter.throttled(error)
         // Sleeps the schedule's delay, counted from the failure; fails with None once the schedule is done.
         const goOn = yield* Effect.option(driver.next(error))
         if (goOn._tag === "None") return yield* Effect.fail(error)
+        yield* retryMeter.retried(error, errorClass)
       }
     })
 }
