@@ -18,6 +18,7 @@
 export * from "./checkpoint/index.js"
 export * from "./codec/index.js"
 export * from "./config/index.js"
+export * from "./dashboard/index.js"
 export * from "./deadletter/index.js"
 export * from "./consumer/index.js"
 export * from "./coordinator/index.js"

@@ -4,7 +4,7 @@ import { Command, Options } from "@effect/cli"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import { Effect, Option } from "effect"
 import { importOptional } from "../internal/optionalDependency.js"
-import { type Lease, LeaseStore, LeaseStoreError } from "../lease/index.js"
+import { type Lease, type LeaseScope, LeaseStore, type LeaseStoreApi, LeaseStoreError } from "../lease/index.js"
 import { kinesisOptions } from "./common.js"
 import { CliOutput } from "./progress.js"
 
@@ -33,27 +33,52 @@ export const leaseJson = (lease: Lease) => ({
 
 const columns = ["SHARD", "OWNER", "COUNTER", "CHECKPOINT", "PARENTS", "STATE"] as const
 
+const cells = (l: Lease): ReadonlyArray<string> => [
+  l.shardId,
+  l.owner ?? "-",
+  String(l.counter),
+  checkpointText(l),
+  l.parentShardIds.length === 0 ? "-" : l.parentShardIds.join(","),
+  leaseState(l)
+]
+
+/** Rows of cells as aligned lines, the columns as wide as their widest cell in `all`. */
+const aligned = (rows: ReadonlyArray<ReadonlyArray<string>>, all: ReadonlyArray<ReadonlyArray<string>>): ReadonlyArray<string> => {
+  const widths = columns.map((_, i) => Math.max(...all.map((r) => r[i]!.length)))
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  "))
+}
+
 /** The leases as an aligned table, a header line first. */
 export const leaseTable = (leases: ReadonlyArray<Lease>): ReadonlyArray<string> => {
-  const rows = leases.map((l) => [
-    l.shardId,
-    l.owner ?? "-",
-    String(l.counter),
-    checkpointText(l),
-    l.parentShardIds.length === 0 ? "-" : l.parentShardIds.join(","),
-    leaseState(l)
-  ])
-  const all = [[...columns], ...rows]
-  const widths = columns.map((_, i) => Math.max(...all.map((r) => r[i]!.length)))
-  return all.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  "))
+  const all = [[...columns], ...leases.map(cells)]
+  return aligned(all, all)
+}
+
+/** One scope's leases, as listed. */
+export interface LeaseGroup {
+  readonly scope: LeaseScope
+  readonly leases: ReadonlyArray<Lease>
+}
+
+/** The line above a group's table. */
+export const scopeHeader = (scope: LeaseScope): string => `application ${scope.applicationName}, stream ${scope.streamName}`
+
+/**
+ * Several scopes' leases: per scope a header line naming it, then its table; the columns aligned
+ * across all tables and a blank line between them.
+ */
+export const leaseGroupTables = (groups: ReadonlyArray<LeaseGroup>): ReadonlyArray<string> => {
+  const all = [[...columns], ...groups.flatMap((g) => g.leases.map(cells))]
+  return groups.flatMap((g, i) => [...(i === 0 ? [] : [""]), scopeHeader(g.scope), ...aligned([[...columns], ...g.leases.map(cells)], all)])
 }
 
 export interface LeasesArgs {
   readonly table: Option.Option<string>
   readonly store: "dynamodb" | "sqlite"
   readonly sqlitePath: Option.Option<string>
-  readonly application: string
-  readonly stream: string
+  /** Filters: only this application's, only this stream's leases. Both given, one scope is read and no table scanned. */
+  readonly application: Option.Option<string>
+  readonly stream: Option.Option<string>
   readonly json: boolean
   readonly endpoint: Option.Option<string>
   readonly region: Option.Option<string>
@@ -115,23 +140,54 @@ const storeLayer = (args: LeasesArgs) =>
     return LeaseStore.layerDynamoDB({ tableName, ...kinesisOptions(args) })
   })
 
-/** Lists the leases of one application and stream in a lease table. */
+/** The scopes to list: the one both filters name, else the table's scopes that pass the filters. */
+const scopesToList = (store: LeaseStoreApi, args: LeasesArgs): Effect.Effect<ReadonlyArray<LeaseScope>, LeaseStoreError> =>
+  Option.isSome(args.application) && Option.isSome(args.stream)
+    ? Effect.succeed([{ applicationName: args.application.value, streamName: args.stream.value }])
+    : Effect.map(store.listScopes(), (scopes) =>
+        scopes.filter((s) =>
+          Option.getOrElse(Option.map(args.application, (a) => a === s.applicationName), () => true) &&
+          Option.getOrElse(Option.map(args.stream, (name) => name === s.streamName), () => true)))
+
+/** What was asked for, for the message when nothing matches. */
+const wanted = (args: LeasesArgs): string => {
+  const filters = [
+    ...Option.toArray(Option.map(args.application, (a) => `application ${a}`)),
+    ...Option.toArray(Option.map(args.stream, (s) => `stream ${s}`))
+  ]
+  return filters.length === 0 ? "" : ` for ${filters.join(" and ")}`
+}
+
+/**
+ * Lists the leases of a lease table: every application's and stream's, grouped by scope, or only
+ * those `--application` and `--stream` select.
+ */
 export const leases = (args: LeasesArgs) =>
   Effect.gen(function* () {
     const output = yield* CliOutput
     const layer = yield* storeLayer(args)
-    const rows = yield* Effect.flatMap(LeaseStore, (store) => store.list({ applicationName: args.application, streamName: args.stream })).pipe(
-      Effect.provide(layer)
-    )
+    const groups = yield* Effect.gen(function* () {
+      const store = yield* LeaseStore
+      const scopes = yield* scopesToList(store, args)
+      return yield* Effect.forEach(scopes, (scope) => Effect.map(store.list(scope), (leases): LeaseGroup => ({ scope, leases })))
+    }).pipe(Effect.provide(layer))
+    // A scope listed by listScopes may have lost its last row since.
+    const listed = groups.filter((g) => g.leases.length > 0)
     if (args.json) {
-      for (const lease of rows) output.out.write(`${JSON.stringify(leaseJson(lease))}\n`)
+      for (const { scope, leases } of listed) {
+        for (const lease of leases) {
+          output.out.write(`${JSON.stringify({ application: scope.applicationName, stream: scope.streamName, ...leaseJson(lease) })}\n`)
+        }
+      }
       return
     }
-    if (rows.length === 0) {
-      output.err.write(`no leases for application ${args.application} and stream ${args.stream} in the ${args.store} lease table${Option.isSome(args.table) ? ` ${args.table.value}` : ""}\n`)
+    if (listed.length === 0) {
+      output.err.write(`no leases${wanted(args)} in the ${args.store} lease table${Option.isSome(args.table) ? ` ${args.table.value}` : ""}\n`)
       return
     }
-    for (const line of leaseTable(rows)) output.out.write(`${line}\n`)
+    // A stream named and one scope found: the plain table, as before scopes were listed.
+    const lines = Option.isSome(args.stream) && listed.length === 1 ? leaseTable(listed[0]!.leases) : leaseGroupTables(listed)
+    for (const line of lines) output.out.write(`${line}\n`)
   })
 
 export const leasesCommand = Command.make("leases", {
@@ -142,13 +198,16 @@ export const leasesCommand = Command.make("leases", {
   store: Options.choice("store", ["dynamodb", "sqlite"]).pipe(Options.withDescription("Where the leases are kept"), Options.withDefault("dynamodb" as const)),
   sqlitePath: Options.text("sqlite-path").pipe(Options.withDescription("The SQLite database file (with --store sqlite)"), Options.optional),
   application: Options.text("application").pipe(
-    Options.withDescription("The application name whose leases to list (the pipeline's applicationName)"),
-    Options.withDefault("shardline")
+    Options.withDescription("Only this application's leases (a pipeline's applicationName; pipelines default to shardline); without it, every application's"),
+    Options.optional
   ),
-  stream: Options.text("stream").pipe(Options.withDescription("The stream whose leases to list")),
-  json: Options.boolean("json").pipe(Options.withDescription("One JSON object per lease and line")),
+  stream: Options.text("stream").pipe(Options.withDescription("Only this stream's leases; without it, every stream's"), Options.optional),
+  json: Options.boolean("json").pipe(Options.withDescription("One JSON object per lease and line, with its application and stream")),
   endpoint: Options.text("endpoint").pipe(Options.withDescription("DynamoDB endpoint override, e.g. http://127.0.0.1:8000"), Options.optional),
   region: Options.text("region").pipe(Options.withDescription("AWS region (default $AWS_REGION)"), Options.optional)
 }, leases).pipe(
-  Command.withDescription("List the leases of an application and stream: shard, owner, counter, checkpoint, parents, state (owned, available, ended)")
+  Command.withDescription(
+    "List the leases of a lease table: shard, owner, counter, checkpoint, parents, state (owned, available, ended), " +
+      "grouped under a header line per application and stream (none when --stream is given and one application has that stream)"
+  )
 )

@@ -16,6 +16,7 @@ import {
   type Requests,
   requests,
   S,
+  scanScopes,
   type Sdk,
   validateTableName
 } from "./DynamoDbTable.js"
@@ -431,6 +432,7 @@ const leaseTable = (sdk: Sdk, r: Requests, tableName: string, layout: StateLayou
         // DynamoDB orders by UTF-8 bytes; the contract is JavaScript string order, as the other stores.
         return leases.sort(byShard)
       }),
+    listScopes: () => scanScopes(sdk, r, tableName),
     get: (scope, shardId) => getLease("get", scope, shardId),
     create: (scope, lease) => {
       const p = new Placeholders()

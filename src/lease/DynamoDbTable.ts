@@ -2,7 +2,7 @@ import type { AttributeValue, DynamoDBClient, DynamoDBClientConfig, TableDescrip
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import { Data, Effect, Schedule, type Scope } from "effect"
 import type { DynamoDbLeaseStoreOptions } from "./DynamoDbLeaseStore.js"
-import { LeaseStoreError } from "./Lease.js"
+import { type LeaseScope, LeaseStoreError, scopesOfKeys } from "./Lease.js"
 
 // The DynamoDB lease table's plumbing: attribute names, expression placeholders, errors and
 // retries, requests, the client, and creating the table. Shared by the lease rows and their
@@ -155,6 +155,40 @@ export const requests = (client: DynamoDBClient, store: string): Requests => {
       Effect.fail(storeError(store, operation, new Error(`unexpected ConditionalCheckFailedException ${JSON.stringify(failed.item)}`))))
   return { store, conditional, plain }
 }
+
+// ---- scans
+
+/**
+ * Every scope with leases in the table: a Scan projecting the partition key, page by page. It
+ * reads the whole table (chunk items included; their partitions are not scopes and are skipped),
+ * which is fine for a listing by hand, not for anything run per take round.
+ */
+export const scanScopes = (sdk: Sdk, r: Requests, tableName: string): Effect.Effect<ReadonlyArray<LeaseScope>, LeaseStoreError> =>
+  Effect.gen(function* () {
+    const keys = new Set<string>()
+    let start: Item | undefined
+    do {
+      const p = new Placeholders()
+      const ProjectionExpression = p.name(attr.scope)
+      const page = yield* r.plain("listScopes", (c, abortSignal) =>
+        c.send(
+          new sdk.ScanCommand({
+            TableName: tableName,
+            ProjectionExpression,
+            ...p.fields(),
+            ConsistentRead: true,
+            ...(start === undefined ? {} : { ExclusiveStartKey: start })
+          }),
+          { abortSignal }
+        ))
+      for (const item of page.Items ?? []) {
+        const key = item[attr.scope]?.S
+        if (key !== undefined) keys.add(key)
+      }
+      start = page.LastEvaluatedKey
+    } while (start !== undefined)
+    return scopesOfKeys(keys)
+  })
 
 // ---- the table
 

@@ -83,6 +83,33 @@ export const leaseKey = (scope: LeaseScope, shardId: string): string => `${scope
  */
 export const scopeKey = (scope: LeaseScope): string => `${JSON.stringify([scope.applicationName, scope.streamName])}#`
 
+/**
+ * The scope a partition key names, inverse of {@link scopeKey}; undefined for any other key (the
+ * state chunk partitions `<scope key>state`, foreign rows).
+ */
+export const scopeOfKey = (key: string): LeaseScope | undefined => {
+  if (!key.endsWith("#")) return undefined
+  try {
+    const value: unknown = JSON.parse(key.slice(0, -1))
+    return Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === "string")
+      ? { applicationName: value[0] as string, streamName: value[1] as string }
+      : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The scopes of distinct partition keys, each once, in application then stream order. */
+export const scopesOfKeys = (keys: Iterable<string>): ReadonlyArray<LeaseScope> => {
+  const found = new Map<string, LeaseScope>()
+  for (const key of keys) {
+    const scope = scopeOfKey(key)
+    if (scope !== undefined) found.set(scopeKey(scope), scope)
+  }
+  const order = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+  return [...found.values()].sort((a, b) => order(a.applicationName, b.applicationName) || order(a.streamName, b.streamName))
+}
+
 export const newLease = (init: NewLease): Lease => ({
   shardId: init.shardId,
   owner: undefined,

@@ -24,6 +24,17 @@ export interface LeaseStoreApi {
   readonly name: string
   /** Every lease of the scope, in shard id order. */
   readonly list: (scope: LeaseScope) => Effect.Effect<ReadonlyArray<Lease>, LeaseStoreError>
+  /**
+   * Every scope (application and stream) with at least one lease in the table, each once, in
+   * application then stream order: for listings by hand (`shardline leases`), not for workers,
+   * which know their scope. The DynamoDB store scans the whole table for it.
+   *
+   * @example
+   * ```ts
+   * for (const scope of yield* leases.listScopes()) console.log(scope.applicationName, scope.streamName)
+   * ```
+   */
+  readonly listScopes: () => Effect.Effect<ReadonlyArray<LeaseScope>, LeaseStoreError>
   readonly get: (scope: LeaseScope, shardId: string) => Effect.Effect<Lease | undefined, LeaseStoreError>
   /** Creates the row unless one exists; answers whether it did. */
   readonly create: (scope: LeaseScope, lease: NewLease) => Effect.Effect<boolean, LeaseStoreError>

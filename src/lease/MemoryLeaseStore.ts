@@ -6,6 +6,7 @@ import {
   LeaseTransition,
   newLease,
   scopeKey,
+  scopesOfKeys,
   type StateRef,
   type Transition
 } from "./Lease.js"
@@ -102,6 +103,8 @@ export const makeInspectableMemoryLeaseStore = (
     const store: LeaseStoreApi = {
       name: "memory",
       list: (scope) => Effect.map(rows(scope), (r) => [...r.values()].map((row) => row.lease).sort(byShard)),
+      // A scope whose rows were all deleted keeps an empty map: not a scope with leases.
+      listScopes: () => Effect.map(Ref.get(table), (all) => scopesOfKeys([...all].filter(([, r]) => r.size > 0).map(([key]) => key))),
       get: (scope, shardId) => Effect.map(rows(scope), (r) => r.get(shardId)?.lease),
       create: (scope, lease) =>
         Ref.modify(table, (all): [boolean, Table] => {

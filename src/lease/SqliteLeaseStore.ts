@@ -13,6 +13,7 @@ import {
   LeaseTransition,
   newLease,
   scopeKey,
+  scopesOfKeys,
   type StateRef,
   toRow,
   type Transition
@@ -318,6 +319,7 @@ const setUp = (db: Database, table: string, busyTimeout: number) => {
     // BINARY order of UTF-8 bytes: the same as JavaScript's for the ASCII shard ids Kinesis issues.
     selectAll: db.prepare<[string], SqlRow>(`SELECT ${columns} FROM ${t} WHERE scope = ? ORDER BY shard_id`),
     selectOne,
+    selectScopes: db.prepare<[], { readonly scope: string }>(`SELECT DISTINCT scope FROM ${t}`),
     // Not INSERT OR IGNORE: that also skips rows breaking NOT NULL or STRICT types, which would
     // read as "already exists". Only the key conflict means that.
     insert: db.prepare<SqlParams>(
@@ -382,6 +384,7 @@ const api = (
       attempt("list", () => sql.selectAll.all(scopeKey(scope))).pipe(
         Effect.flatMap((rows) => Effect.forEach(rows, (row) => decoded("list", row)))
       ),
+    listScopes: () => attempt("listScopes", () => scopesOfKeys(sql.selectScopes.all().map((row) => row.scope))),
     get: (scope, shardId) =>
       attempt("get", () => sql.selectOne.get(scopeKey(scope), shardId)).pipe(
         Effect.flatMap((row) => (row === undefined ? Effect.succeed(undefined) : decoded("get", row)))

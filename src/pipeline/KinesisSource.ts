@@ -17,7 +17,7 @@ import {
 } from "../consumer/index.js"
 import { type LeaseCoordinationOptions, resolveCoordination } from "../coordinator/index.js"
 import { type Kinesis, type KinesisError, verifyStream } from "../kinesis/index.js"
-import type { LeaseStore, LeaseStoreError } from "../lease/index.js"
+import type { Lease, LeaseStore, LeaseStoreError } from "../lease/index.js"
 import { checkpointMeter } from "../metrics/meters.js"
 import type { LeaseSession } from "../coordinator/index.js"
 import type { StoredState } from "../state/StateRuntime.js"
@@ -157,6 +157,8 @@ export interface SourceRun<A> {
   readonly shutdown: Effect.Effect<void>
   /** An interrupted run first finishes the batch in the sink (with leases: a clean handoff to the next owner). */
   readonly finishInFlightOnInterrupt: boolean
+  /** With leases: the lease table's rows for this stream (every worker's), for the dashboard. */
+  readonly leaseTable?: Effect.Effect<ReadonlyArray<Lease>, LeaseStoreError> | undefined
 }
 
 /** Why a source could not start. */

@@ -4,6 +4,7 @@ import { pipeArguments } from "effect/Pipeable"
 import type { CheckpointError, CheckpointStore } from "../checkpoint/index.js"
 import type { DecodeError } from "../codec/index.js"
 import type { DeaggregateError } from "../kpl/index.js"
+import type { DashboardError } from "../dashboard/server.js"
 import type { DeadLetterError } from "../deadletter/index.js"
 import type { InvalidOption } from "../config/index.js"
 import type { KinesisError } from "../kinesis/index.js"
@@ -21,7 +22,7 @@ import {
   type ResolvedSource
 } from "./KinesisSource.js"
 
-export { type BatchDone, foreachBatch, type PipelineSummary, type RunOptions } from "./run.js"
+export { type BatchDone, type DashboardRunOptions, foreachBatch, type PipelineSummary, type RunOptions } from "./run.js"
 export type { SinkErrorOptions } from "./sinkFailures.js"
 
 const TypeId: unique symbol = Symbol.for("shardline/Pipeline")
@@ -92,6 +93,7 @@ export type PipelineError =
   | StateRestoreError
   | DeadLetterError
   | SinkRecordsFailed
+  | DashboardError
 
 class PipelineImpl<A, E, R> implements Pipeline<A, E, R> {
   readonly [TypeId]: typeof TypeId = TypeId

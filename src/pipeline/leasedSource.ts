@@ -141,6 +141,7 @@ export const startLeased = <A>(config: {
       loadState,
       origin: (shardId) => ({ streamName, shardId }),
       shutdown: coordinator.shutdown,
-      finishInFlightOnInterrupt: true
+      finishInFlightOnInterrupt: true,
+      leaseTable: store.list(scope)
     }
   })

@@ -1,4 +1,4 @@
-import { Cause, Clock, Context, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Stream } from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Schedule, Stream } from "effect"
 import type { DecodeError } from "../codec/index.js"
 import { type DeaggregateError, deaggregate, isAggregated } from "../kpl/index.js"
 import { DeadLetter, type DeadLetterRecord } from "../deadletter/index.js"
@@ -6,6 +6,8 @@ import { dual } from "effect/Function"
 import { durationOption, integerOption } from "../config/index.js"
 import type { Kinesis } from "../kinesis/index.js"
 import { pipelineMeter } from "../metrics/meters.js"
+import { type DashboardOptions, serve as serveDashboard } from "../dashboard/server.js"
+import { DashboardState, type DashboardStateOptions } from "../dashboard/state.js"
 import { StateRuntime } from "../state/StateRuntime.js"
 import type { StatefulStage } from "../state/Stage.js"
 import type { KinesisRecord } from "../consumer/index.js"
@@ -75,6 +77,24 @@ export interface RunOptions {
    * the dead-letter destination, and its checkpoint written. For lifecycle events and metrics.
    */
   readonly onBatchDone?: (done: BatchDone) => Effect.Effect<void>
+  /**
+   * Serves the live dashboard for as long as the run: a page with the batch timeline (input rate,
+   * processing time, scheduling delay), the shards (owner, lag, last checkpoint, state), the
+   * leases by worker and the recent errors and dead letters, updated as batches finish. Off by
+   * default; bound to 127.0.0.1 unless `host` says otherwise (it has no authentication).
+   *
+   * @example
+   * ```ts
+   * Pipeline.foreachBatch(sink, { dashboard: { port: 9470 } }) // http://127.0.0.1:9470/
+   * ```
+   */
+  readonly dashboard?: DashboardRunOptions
+}
+
+/** {@link RunOptions.dashboard}: where it listens, what it keeps, and who to tell its address. */
+export interface DashboardRunOptions extends DashboardOptions, DashboardStateOptions {
+  /** Called with the page's address once it listens (with `port: 0`, the only way to learn it). Default: logs it. */
+  readonly onListening?: (url: string) => Effect.Effect<void>
 }
 
 /** A batch the run finished, as {@link RunOptions.onBatchDone} sees it. */
@@ -92,6 +112,14 @@ export interface BatchDone {
   readonly deadLettered: number
   /** Records the source's filter skipped. */
   readonly filtered: number
+  /** When the batch opened and closed (its interval passed, a cap was reached, or the source ended). */
+  readonly openedAt: Date
+  readonly closedAt: Date
+  /** When its processing started (decoding, operators, then the sink) and when it was done (checkpoint written). */
+  readonly startedAt: Date
+  readonly finishedAt: Date
+  /** The latest MillisBehindLatest of each shard in the batch. */
+  readonly millisBehindLatest: ReadonlyMap<string, number>
 }
 
 /**
@@ -141,6 +169,7 @@ export const foreachBatch: {
         const sinkErrors = yield* resolveSinkErrors(options.onSinkError)
         const parallelism = yield* integerOption("parallelism", options.parallelism, 1, 1, 1_000)
         const maxBatchesInFlight = yield* integerOption("maxBatchesInFlight", options.maxBatchesInFlight, 4, 1)
+        const dashboard = options.dashboard === undefined ? undefined : yield* startDashboard(options.dashboard)
         const onFailure = options.onSinkError?.onFailure
         const failedSinks = onFailure === undefined
           ? yield* Effect.serviceOption(DeadLetter)
@@ -154,6 +183,14 @@ export const foreachBatch: {
           register: (stage) => void stages.push(stage)
         })
         const input = (yield* source.start({ stateful: stages.length > 0 })) as SourceRun<A>
+        const leaseTable = input.leaseTable
+        if (dashboard !== undefined && leaseTable !== undefined) {
+          // Every worker's leases, as the table holds them: owners, checkpoints, who holds how many.
+          yield* Effect.forkScoped(Effect.repeat(
+            Effect.ignore(Effect.flatMap(leaseTable, (leases) => Effect.sync(() => dashboard.fromLeases(leases)))),
+            Schedule.spaced("1 second")
+          ))
+        }
         const meter = pipelineMeter(source.scope.applicationName, source.scope.streamName)
         if (options.onStarted !== undefined) yield* options.onStarted
         const state = new StateRuntime(stages, input.loadState)
@@ -213,6 +250,7 @@ export const foreachBatch: {
               const letters = yield* deadLettersOf(input.origin, poisoned)
               yield* deadLetters.value.send(letters)
               yield* meter.deadLetters(letters)
+              dashboard?.deadLetterRecords(letters)
             }
             let records: ReadonlyArray<StreamRecord<A>>
             if (feed !== undefined) records = yield* feed.finish(context)
@@ -250,6 +288,7 @@ export const foreachBatch: {
               const letters = yield* sinkDeadLetters(input.origin, draft.records, delivery.right)
               yield* failedSinks.value.send(letters)
               yield* meter.deadLetters(letters)
+              dashboard?.deadLetterRecords(letters)
               givenUp = delivery.right.length
             }
             if (state.active) state.committed(draft, yield* input.commit(draft, state.snapshots()))
@@ -257,16 +296,28 @@ export const foreachBatch: {
             if (prepared.batch !== undefined) {
               yield* meter.batchDone(draft.closedAt, prepared.startedAt, yield* Clock.currentTimeMillis, prepared.batch.records.length - givenUp)
             }
-            if (options.onBatchDone !== undefined) {
-              yield* options.onBatchDone({
+            if (options.onBatchDone !== undefined || dashboard !== undefined) {
+              const done: BatchDone = {
                 batchId: prepared.batch?.batchId,
                 records: prepared.batch?.records.length ?? 0,
                 sourceRecords: draft.records.length,
                 closedBy: draft.closedBy,
                 checkpoints: draft.checkpoints,
                 deadLettered: prepared.poisoned + givenUp,
-                filtered: prepared.filtered
-              })
+                filtered: prepared.filtered,
+                openedAt: new Date(draft.openedAt),
+                closedAt: new Date(draft.closedAt),
+                startedAt: new Date(prepared.startedAt),
+                finishedAt: new Date(yield* Clock.currentTimeMillis),
+                millisBehindLatest: draft.millisBehindLatest
+              }
+              if (prepared.batch !== undefined) dashboard?.batchDone(done)
+              else {
+                // Not a batch (empty, skipped), but positions and lags may still have moved (a shard's end).
+                for (const [shardId, checkpoint] of draft.checkpoints) dashboard?.shard({ shardId, checkpoint })
+                for (const [shardId, millisBehindLatest] of draft.millisBehindLatest) dashboard?.shard({ shardId, millisBehindLatest })
+              }
+              if (options.onBatchDone !== undefined) yield* options.onBatchDone(done)
             }
             summary = {
               batches: summary.batches + (prepared.batch === undefined ? 0 : 1),
@@ -280,7 +331,14 @@ export const foreachBatch: {
         const meteredSink = (batch: Batch<A>) =>
           Effect.zipRight(
             meter.sinkCall,
-            Effect.tapErrorCause(Effect.suspend(() => sink(batch)), (cause) => (Cause.isInterruptedOnly(cause) ? Effect.void : meter.sinkFailure))
+            Effect.tapErrorCause(Effect.suspend(() => sink(batch)), (cause) => {
+              if (Cause.isInterruptedOnly(cause)) return Effect.void
+              if (dashboard !== undefined) {
+                const error = Cause.squash(cause)
+                dashboard.error({ tag: sinkErrorTag(error), message: error instanceof Error ? error.message : String(error), shardId: batch.records[0]?.shardId })
+              }
+              return meter.sinkFailure
+            })
           )
         const deliverBatch = (batch: Batch<A>) => deliver(meteredSink, batch, sinkErrors, canGiveUp)
         const run = parallelism === 1
@@ -402,3 +460,23 @@ const sinkDeadLetters = <A>(
 
 const noStates: ReadonlyMap<string, Uint8Array> = new Map()
 const noRecords: ReadonlyArray<never> = []
+
+/** The dashboard of a run: its state, served for as long as the run's scope. */
+const startDashboard = (options: DashboardRunOptions) =>
+  Effect.gen(function* () {
+    const { maxBatches, maxErrors, now, onListening, ...serveOptions } = options
+    const state = yield* DashboardState.make({
+      ...(maxBatches === undefined ? {} : { maxBatches }),
+      ...(maxErrors === undefined ? {} : { maxErrors }),
+      ...(now === undefined ? {} : { now })
+    })
+    const server = yield* serveDashboard(serveOptions, state)
+    yield* onListening === undefined ? Effect.logInfo(`shardline dashboard: ${server.url}`) : onListening(server.url)
+    return state
+  })
+
+/** What a failed sink call is called on the dashboard: its tag, its class name, or "SinkError". */
+const sinkErrorTag = (error: unknown): string => {
+  if (typeof error === "object" && error !== null && "_tag" in error && typeof error._tag === "string") return error._tag
+  return error instanceof Error && error.name !== "Error" ? error.name : "SinkError"
+}
