@@ -315,6 +315,87 @@ describe("shardline leases", () => {
     ])
   })
 
+  it("without --stream lists every scope's leases under a header line each; --stream and --application filter", async () => {
+    const path = join(folder, "two-streams.db")
+    const orders = { applicationName: "orders-app", streamName: "orders" }
+    const clicks = { applicationName: "orders-app", streamName: "clicks" }
+    const audit = { applicationName: "audit-app", streamName: "orders" }
+    await Effect.runPromise(Effect.gen(function* () {
+      const store = yield* LeaseStore
+      yield* store.create(orders, { shardId: "shardId-000000000000", startAt: "TRIM_HORIZON", parentShardIds: [] })
+      yield* store.create(orders, { shardId: "shardId-000000000001", startAt: "TRIM_HORIZON", parentShardIds: [] })
+      yield* store.create(clicks, { shardId: "shardId-000000000007", startAt: "LATEST", parentShardIds: [] })
+      yield* store.take(clicks, "shardId-000000000007", { owner: undefined, counter: 0 }, "worker-with-a-long-name")
+      yield* store.create(audit, { shardId: "shardId-000000000000", startAt: "LATEST", parentShardIds: [] })
+    }).pipe(Effect.provide(LeaseStore.layerSqlite({ path }))))
+    const sqlite = ["leases", "--store", "sqlite", "--sqlite-path", path]
+
+    const all = await run(sqlite)
+    expect(all.code).toBe(0)
+    // Scopes in application then stream order; the columns aligned across the groups.
+    expect(all.rawOut).toBe([
+      "application audit-app, stream orders",
+      "SHARD                 OWNER                    COUNTER  CHECKPOINT  PARENTS  STATE",
+      "shardId-000000000000  -                        0        -           -        available",
+      "",
+      "application orders-app, stream clicks",
+      "SHARD                 OWNER                    COUNTER  CHECKPOINT  PARENTS  STATE",
+      "shardId-000000000007  worker-with-a-long-name  1        -           -        owned",
+      "",
+      "application orders-app, stream orders",
+      "SHARD                 OWNER                    COUNTER  CHECKPOINT  PARENTS  STATE",
+      "shardId-000000000000  -                        0        -           -        available",
+      "shardId-000000000001  -                        0        -           -        available",
+      ""
+    ].join("\n"))
+
+    const json = await run([...sqlite, "--json"])
+    expect(json.out.map((l) => JSON.parse(l))).toMatchObject([
+      { application: "audit-app", stream: "orders", shardId: "shardId-000000000000", owner: null, state: "available" },
+      { application: "orders-app", stream: "clicks", shardId: "shardId-000000000007", owner: "worker-with-a-long-name", counter: 1, state: "owned" },
+      { application: "orders-app", stream: "orders", shardId: "shardId-000000000000" },
+      { application: "orders-app", stream: "orders", shardId: "shardId-000000000001" }
+    ])
+
+    // A stream two applications read: both, under their headers.
+    const ordersStream = await run([...sqlite, "--stream", "orders"])
+    expect(ordersStream.out.filter((l) => l.startsWith("application "))).toEqual([
+      "application audit-app, stream orders",
+      "application orders-app, stream orders"
+    ])
+    expect(ordersStream.out.filter((l) => l.startsWith("shardId-"))).toHaveLength(3)
+    // A stream one application reads: the plain table, as with both filters.
+    const clicksStream = await run([...sqlite, "--stream", "clicks"])
+    expect(clicksStream.out.map((l) => l.split(/ {2,}/))).toEqual([
+      ["SHARD", "OWNER", "COUNTER", "CHECKPOINT", "PARENTS", "STATE"],
+      ["shardId-000000000007", "worker-with-a-long-name", "1", "-", "-", "owned"]
+    ])
+    const clicksJson = await run([...sqlite, "--stream", "clicks", "--json"])
+    expect(clicksJson.out.map((l) => JSON.parse(l))).toMatchObject([{ application: "orders-app", stream: "clicks", shardId: "shardId-000000000007" }])
+    const application = await run([...sqlite, "--application", "orders-app"])
+    expect(application.out.filter((l) => l.startsWith("application "))).toEqual([
+      "application orders-app, stream clicks",
+      "application orders-app, stream orders"
+    ])
+
+    const none = await run([...sqlite, "--stream", "payments"])
+    expect(none.code).toBe(0)
+    expect(none.out).toEqual([])
+    expect(none.err).toEqual(["no leases for stream payments in the sqlite lease table"])
+    const empty = join(folder, "empty.db")
+    await Effect.runPromise(Effect.provide(Effect.void, LeaseStore.layerSqlite({ path: empty })))
+    expect((await run(["leases", "--store", "sqlite", "--sqlite-path", empty])).err).toEqual(["no leases in the sqlite lease table"])
+  })
+
+  it("documents --stream and --application as optional filters in --help", async () => {
+    const help = await run(["leases", "--help"])
+    expect(help.code).toBe(0)
+    const text = help.out.join("\n")
+    expect(text).toContain("[--application text] [--stream text]")
+    expect(text).toContain("Only this stream's leases; without it, every stream's")
+    expect(text).toContain("a header line per application and stream")
+  })
+
   it("lists a DynamoDB lease table, and does not create one that is not there", async () => {
     const scope = Effect.runSync(Scope.make())
     try {
@@ -326,6 +407,13 @@ describe("shardline leases", () => {
       const listed = await run(["leases", "--table", "orders-leases", "--stream", "orders", "--endpoint", endpoint])
       expect(listed.code).toBe(0)
       expect(listed.out.map((l) => l.split(/ {2,}/))).toEqual([
+        ["SHARD", "OWNER", "COUNTER", "CHECKPOINT", "PARENTS", "STATE"],
+        ["shardId-000000000000", "-", "0", "-", "-", "available"]
+      ])
+      const everything = await run(["leases", "--table", "orders-leases", "--endpoint", endpoint])
+      expect(everything.code).toBe(0)
+      expect(everything.out.map((l) => l.split(/ {2,}/))).toEqual([
+        ["application shardline, stream orders"],
         ["SHARD", "OWNER", "COUNTER", "CHECKPOINT", "PARENTS", "STATE"],
         ["shardId-000000000000", "-", "0", "-", "-", "available"]
       ])

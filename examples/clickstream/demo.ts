@@ -33,6 +33,8 @@ export interface DemoOptions {
   readonly print?: (line: string) => Effect.Effect<void>
   /** Told after each batch: its records, and the seconds since the pipeline started. */
   readonly onBatch?: (records: number, elapsedSeconds: number) => Effect.Effect<void>
+  /** Serve the live dashboard on this port of 127.0.0.1 (0: any free port). Default: none. */
+  readonly dashboardPort?: number | undefined
 }
 
 /** What one batch says: counts, the slowest lag, the top pages. */
@@ -84,7 +86,12 @@ export const clickstreamDemo = (options: DemoOptions) => {
               print(describe(batch, now)),
               options.onBatch?.(batch.records.length, (now - started) / 1000) ?? Effect.void
             )),
-        { stopWhen: stopAfter(seconds) }
+        {
+          stopWhen: stopAfter(seconds),
+          ...(options.dashboardPort === undefined
+            ? {}
+            : { dashboard: { port: options.dashboardPort, onListening: (url: string) => print(`dashboard: ${url}`) } })
+        }
       )
     )
     const elapsed = ((yield* Clock.currentTimeMillis) - started) / 1000

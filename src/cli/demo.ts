@@ -1,5 +1,5 @@
 import { Command, Options } from "@effect/cli"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 // The demo `npm start` runs; bundled into dist/shardline.js (generated clickstream code included).
 import { clickstreamDemo } from "../../examples/clickstream/demo.js"
 import { InvalidOption } from "../config/index.js"
@@ -12,6 +12,7 @@ export interface DemoArgs {
   readonly stream: string
   readonly aws: boolean
   readonly noProduce: boolean
+  readonly dashboard: Option.Option<number>
 }
 
 /** The clickstream demo, with a progress line on a terminal. */
@@ -28,6 +29,7 @@ export const demo = (args: DemoArgs) =>
       aws: args.aws,
       streamName: args.stream,
       produce: !args.noProduce,
+      dashboardPort: Option.getOrUndefined(args.dashboard),
       print: (line) => Effect.sync(() => progress.line(line)),
       onBatch: (n, elapsed) =>
         Effect.sync(() => {
@@ -49,7 +51,8 @@ export const demoCommand = Command.make("demo", {
   rate: Options.integer("rate").pipe(Options.withDescription("Events produced per second"), Options.withDefault(400)),
   stream: Options.text("stream").pipe(Options.withDescription("The stream"), Options.withDefault("shardline-clickstream")),
   aws: Options.boolean("aws").pipe(Options.withDescription("Use real AWS ($AWS_REGION; the stream must exist) instead of the embedded emulator")),
-  noProduce: Options.boolean("no-produce").pipe(Options.withDescription("Only consume (another process produces)"))
+  noProduce: Options.boolean("no-produce").pipe(Options.withDescription("Only consume (another process produces)")),
+  dashboard: Options.integer("dashboard").pipe(Options.withDescription("Serve the live dashboard on this port of 127.0.0.1 (0: any free port)"), Options.optional)
 }, demo).pipe(
   Command.withDescription("Run the clickstream demo (what npm start runs): a producer and a pipeline on an embedded Kinesis emulator (needs kinesalite)")
 )

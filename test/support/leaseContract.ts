@@ -88,6 +88,35 @@ export const leaseStoreContract = <E>(name: string, store: Layer.Layer<LeaseStor
         expect((yield* leases.list(c)).length).toBe(1)
       }))
 
+    it.effect("listScopes answers each scope with leases once, in order; not emptied scopes nor lone state chunks", () =>
+      Effect.gen(function* () {
+        const leases = yield* LeaseStore
+        const chunks = yield* StateChunks
+        const a = freshScope()
+        const b = { ...a, applicationName: `${a.applicationName}-other` }
+        const c = { ...a, streamName: `${a.streamName}-other` }
+        // Names needing escapes in the stores' keys.
+        const quoted = { applicationName: `${a.applicationName} "q" \\ é`, streamName: "orders#state" }
+        const emptied = freshScope()
+        const chunksOnly = freshScope()
+        for (const s of [a, a, b, c, quoted, emptied]) yield* leases.create(s, { shardId: shard(0), startAt: "TRIM_HORIZON", parentShardIds: [] })
+        yield* leases.create(a, { shardId: shard(1), startAt: "TRIM_HORIZON", parentShardIds: [] })
+        // A chunked state beside a's rows, and chunks without any row.
+        const taken = yield* leases.take(a, shard(0), { owner: undefined, counter: 0 }, "w1")
+        yield* leases.checkpoint(a, { shardId: shard(0), owner: "w1", counter: taken.counter }, Checkpoint.sequence("1"), undefined, stateBytes(3 * sizes.chunkBytes, 1))
+        yield* chunks.plant(chunksOnly, shard(0), "v1", 0)
+        yield* leases.delete(emptied, shard(0))
+
+        const all = yield* leases.listScopes()
+        const keys = all.map((s) => JSON.stringify([s.applicationName, s.streamName]))
+        expect(new Set(keys).size).toBe(keys.length)
+        expect(all).toEqual([...all].sort((x, y) =>
+          x.applicationName < y.applicationName ? -1 : x.applicationName > y.applicationName ? 1 : x.streamName < y.streamName ? -1 : x.streamName > y.streamName ? 1 : 0))
+        const mine = [a, b, c, quoted, emptied, chunksOnly]
+        const same = (x: LeaseScope, y: LeaseScope) => x.applicationName === y.applicationName && x.streamName === y.streamName
+        expect(all.filter((s) => mine.some((m) => same(m, s)))).toEqual([a, c, quoted, b])
+      }))
+
     it.effect("take, renew, checkpoint and release are compare-and-set on owner and counter", () =>
       Effect.gen(function* () {
         const leases = yield* LeaseStore

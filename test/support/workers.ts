@@ -62,6 +62,7 @@ const severable = (store: LeaseStoreApi, severed: () => boolean): LeaseStoreApi 
   return {
     name: store.name,
     list: guard("list", store.list),
+    listScopes: guard("listScopes", store.listScopes),
     get: guard("get", store.get),
     create: guard("create", store.create),
     take: guard("take", store.take),
