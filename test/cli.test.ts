@@ -1,3 +1,4 @@
+import { createServer as createHttpServer } from "node:http"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -254,6 +255,30 @@ describe("the shardline CLI against kinesalite", () => {
 })
 
 describe("error lines", () => {
+  it("bad credentials against a real HTTP service: exit 1 with one line, the credentials named, no secret", async () => {
+    // A service that refuses every call as Kinesis does a key it does not know.
+    const server = createHttpServer((req, res) => {
+      req.resume()
+      req.on("end", () => {
+        res.writeHead(400, { "content-type": "application/x-amz-json-1.1" })
+        res.end(JSON.stringify({ __type: "UnrecognizedClientException", message: "The security token included in the request is invalid." }))
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    try {
+      const { port } = server.address() as { port: number }
+      const result = await run(["tail", "--stream", "orders", "--endpoint", `http://127.0.0.1:${port}`, "--count", "1"])
+      expect(result.code).toBe(1)
+      expect(result.out).toEqual([])
+      expect(result.err).toHaveLength(1)
+      expect(result.err[0]).toMatch(/^shardline: Kinesis \w+ \(stream orders\) in region us-east-1: the service did not accept the AWS credentials in use/)
+      expect(result.rawErr).not.toContain("Signature=")
+    } finally {
+      await new Promise((resolve) => server.close(resolve))
+    }
+  })
+
+
   it("bad credentials: the core's KinesisAccessDenied message, on one line", () => {
     const error = new KinesisAccessDenied({
       operation: "DescribeStreamSummary",
