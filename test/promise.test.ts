@@ -508,3 +508,34 @@ describe("createConsumer: filters and parallelism pass through to the core", { t
     expect(full!.sinkCalls).toBe(lanes.size)
   })
 })
+
+describe("createConsumer: the dashboard and the metrics endpoint", { timeout: 15_000 }, () => {
+  it("serves both while it runs (addresses in `listening` events), with the run's numbers; both close on stop", async () => {
+    const { files, streamName } = await fresh(2)
+    await put(streamName, values(0, 24))
+    const a = collecting(24)
+    const consumer = createConsumer({
+      ...quick(streamName),
+      checkpoints: { file: join(files, "checkpoints.json") },
+      dashboard: { port: 0 },
+      metrics: { port: 0 },
+      sink: a.sink
+    })
+    const urls = new Map<string, string>()
+    consumer.on("listening", (e) => void urls.set(e.what, e.url))
+    await before(consumer, a.all)
+    // The batch event comes once its checkpoint is written: by then the metrics count it.
+    await when(consumer, "batch")
+    expect([...urls.keys()].sort()).toEqual(["dashboard", "metrics"])
+    const snapshot = await (await fetch(new URL("snapshot.json", urls.get("dashboard")))).json() as { totals: { sourceRecords: number } }
+    const scrape = await (await fetch(urls.get("metrics")!)).text()
+    const read = scrape.split("\n")
+      .filter((l) => l.startsWith("shardline_records_in_total{") && l.includes(`stream="${streamName}"`))
+      .reduce((n, l) => n + Number(l.split(" ").at(-1)), 0)
+    expect(read).toBe(24)
+    expect(snapshot.totals.sourceRecords).toBe(24)
+    await consumer.stop()
+    // Nothing listens any more.
+    for (const url of urls.values()) await expect(fetch(url)).rejects.toThrow()
+  })
+})

@@ -3,6 +3,7 @@ import { CheckpointStore } from "../checkpoint/index.js"
 import { InvalidOption } from "../config/index.js"
 import type { MissingDependency } from "../internal/optionalDependency.js"
 import { LeaseStore, type LeaseStoreError } from "../lease/index.js"
+import { Metrics } from "../metrics/index.js"
 import type { Batch } from "../pipeline/Batch.js"
 import type { KinesisSourceOptions, LeasedSourceOptions } from "../pipeline/KinesisSource.js"
 import { fromKinesis, type Pipeline } from "../pipeline/Pipeline.js"
@@ -136,7 +137,19 @@ export const createConsumer = <A>(options: ConsumerOptions<A>): Consumer => {
       deadLetter === undefined ? Layer.empty : Layer.provide(deadLetter, kinesis)
     )
     const scope = { streamName: options.streamName, applicationName: options.applicationName ?? "shardline" }
-    return yield* foreachBatch(pipeline, sink, runOptions(options, onFailure, scope)).pipe(Effect.provide(environment))
+    const run = foreachBatch(pipeline, sink, runOptions(options, onFailure, scope)).pipe(Effect.provide(environment))
+    if (options.metrics === undefined) return yield* run
+    const metrics = options.metrics
+    // The endpoint lives as long as the run.
+    return yield* Effect.scoped(Effect.gen(function* () {
+      const server = yield* Metrics.serve({
+        port: metrics.port,
+        ...(metrics.host === undefined ? {} : { host: metrics.host }),
+        ...(metrics.path === undefined ? {} : { path: metrics.path })
+      })
+      emitter.emit("listening", { what: "metrics", url: server.url })
+      return yield* run
+    }))
   })
 
   // Started after the current tick, so listeners attached right after createConsumer hear everything.
@@ -192,6 +205,15 @@ export const createConsumer = <A>(options: ConsumerOptions<A>): Consumer => {
       stopWhen: Deferred.await(stopSignal),
       onStarted: onStarted(scope.streamName, scope.applicationName),
       onBatchDone,
+      ...(opts.dashboard === undefined
+        ? {}
+        : {
+          dashboard: {
+            port: opts.dashboard.port,
+            ...(opts.dashboard.host === undefined ? {} : { host: opts.dashboard.host }),
+            onListening: (url: string) => Effect.sync(() => emitter.emit("listening", { what: "dashboard", url }))
+          }
+        }),
       ...(opts.parallelism === undefined ? {} : { parallelism: opts.parallelism }),
       ...(opts.maxBatchesInFlight === undefined ? {} : { maxBatchesInFlight: opts.maxBatchesInFlight }),
       ...(opts.gracefulStopTimeout === undefined ? {} : { gracefulStopTimeout: opts.gracefulStopTimeout }),

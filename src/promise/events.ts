@@ -37,9 +37,16 @@ export interface SinkErrorEvent {
   readonly error: SinkFailed
 }
 
+/** A server the consumer runs (the dashboard, the metrics endpoint) listens. */
+export interface ListeningEvent {
+  readonly what: "dashboard" | "metrics"
+  readonly url: string
+}
+
 /** What each consumer event carries. */
 export interface ConsumerEvents {
   readonly started: StartedEvent
+  readonly listening: ListeningEvent
   readonly batch: BatchEvent
   readonly sinkError: SinkErrorEvent
   /** The run failed (the same error `done` rejects with). */

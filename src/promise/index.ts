@@ -21,7 +21,7 @@
  */
 export { type Consumer, createConsumer } from "./consumer.js"
 export { type ConsumerError, SinkFailed } from "./errors.js"
-export type { BatchEvent, ConsumerEventName, ConsumerEvents, Listener, SinkErrorEvent, StartedEvent } from "./events.js"
+export type { BatchEvent, ConsumerEventName, ConsumerEvents, Listener, ListeningEvent, SinkErrorEvent, StartedEvent } from "./events.js"
 export { type LocalKinesisHandle, type LocalRecord, startLocalKinesis } from "./local.js"
 export type {
   CheckpointsOption,
@@ -38,6 +38,8 @@ export type {
 
 // What a facade user needs from the core, so that `effect` is never imported by hand.
 export { type Checkpoint, CheckpointError } from "../checkpoint/index.js"
+export { DashboardError } from "../dashboard/server.js"
+export { MetricsServerError } from "../metrics/index.js"
 export { Codec, DecodeError, DecompressionLimitExceeded } from "../codec/index.js"
 export { InvalidOption } from "../config/index.js"
 export type { InitialPosition, ShardReaderOptions } from "../consumer/index.js"

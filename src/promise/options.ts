@@ -158,6 +158,17 @@ export interface ConsumerBaseOptions<A> {
   readonly parallelism?: number
   /** With `parallelism`: batches in flight at most. Default 4. */
   readonly maxBatchesInFlight?: number
+  /**
+   * Serves the live dashboard (batch timeline, shards, leases, recent errors and dead letters) for
+   * as long as the consumer runs, on 127.0.0.1 unless `host` says otherwise. Its address comes
+   * with the `listening` event (`{ what: "dashboard", url }`).
+   */
+  readonly dashboard?: { readonly port: number; readonly host?: string }
+  /**
+   * Serves shardline's metrics as Prometheus text (`GET /metrics`) for as long as the consumer
+   * runs, on 127.0.0.1 unless `host` says otherwise. Its address comes with the `listening` event.
+   */
+  readonly metrics?: { readonly port: number; readonly host?: string; readonly path?: string }
 }
 
 /**
