@@ -115,7 +115,7 @@ const readAll = (streamName: string) =>
     return out
   })
 
-layer(MemoryKinesis.layer({ streams: [{ name: "dlq", shardCount: 1 }, { name: "orders", shardCount: 1 }, { name: "again", shardCount: 1 }] }), {
+layer(MemoryKinesis.layer({ streams: [{ name: "dlq", shardCount: 1 }, { name: "orders", shardCount: 1 }, { name: "again", shardCount: 1 }, { name: "third", shardCount: 1 }] }), {
   excludeTestServices: true
 })(
   "dead letters and Kinesis",
@@ -172,6 +172,12 @@ layer(MemoryKinesis.layer({ streams: [{ name: "dlq", shardCount: 1 }, { name: "o
         // A filter picks what to replay.
         const some = yield* replay({ path, streamName: "again", filter: (l) => l.partitionKey === "k3" })
         expect(some.replayed).toBe(100)
+        // Progress is told after each call's worth of records, with the total.
+        const steps: Array<readonly [number, number]> = []
+        const told = yield* replay({ path, streamName: "third", onProgress: (done, total) => void steps.push([done, total]) })
+        expect(told.replayed).toBe(700)
+        expect(steps).toEqual([[500, 700], [700, 700]])
+        expect((yield* readAll("third")).length).toBe(700)
       }))
   }
 )

@@ -1,9 +1,7 @@
 import { Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
-import { readDeadLetters } from "../deadletter/index.js"
-import { putEntries } from "../deadletter/putEntries.js"
-import { Kinesis, verifyStream } from "../kinesis/index.js"
-import { RetryPolicy } from "../retry/index.js"
+import { replay } from "../deadletter/index.js"
+import { verifyStream } from "../kinesis/index.js"
 import { connectionOptions, kinesisLayer } from "./common.js"
 import { CliOutput, makeProgress } from "./progress.js"
 
@@ -15,30 +13,21 @@ export interface ReplayArgs {
   readonly region: Option.Option<string>
 }
 
-// Records per progress step: one full PutRecords call.
-const slice = 500
-
-/**
- * Puts a dead-letter file's records back into a stream (what `replay` does), a PutRecords call's
- * worth at a time so the progress line can count them.
- */
+/** Puts a dead-letter file's records back into a stream (the core's `replay`), with a progress line. */
 export const replayDeadLetters = (args: ReplayArgs) =>
   Effect.gen(function* () {
     const progress = makeProgress(yield* CliOutput)
     const kind = Option.getOrUndefined(args.filterKind)
-    const letters = (yield* readDeadLetters(args.deadLetter)).filter((l) => kind === undefined || l.reason.kind === kind)
     yield* verifyStream(args.stream)
-    const kinesis = yield* Kinesis
-    let done = 0
-    progress.status(`replaying 0/${letters.length} records into ${args.stream}`, true)
-    for (let i = 0; i < letters.length; i += slice) {
-      const part = letters.slice(i, i + slice)
-      yield* putEntries(kinesis, args.stream, part, RetryPolicy.default, `kinesis:${args.stream}`)
-      done += part.length
-      progress.status(`replaying ${done}/${letters.length} records into ${args.stream}`)
-    }
+    progress.status(`replaying records into ${args.stream}`, true)
+    const { replayed } = yield* replay({
+      path: args.deadLetter,
+      streamName: args.stream,
+      ...(kind === undefined ? {} : { filter: (letter) => letter.reason.kind === kind }),
+      onProgress: (done, total) => progress.status(`replaying ${done}/${total} records into ${args.stream}`)
+    })
     progress.done()
-    progress.line(`replayed ${done} records${kind === undefined ? "" : ` (reason ${kind})`} from ${args.deadLetter} into ${args.stream}`)
+    progress.line(`replayed ${replayed} records${kind === undefined ? "" : ` (reason ${kind})`} from ${args.deadLetter} into ${args.stream}`)
   }).pipe(Effect.provide(kinesisLayer(args)))
 
 export const replayCommand = Command.make("replay", {

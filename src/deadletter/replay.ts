@@ -5,6 +5,9 @@ import { DeadLetterError, type DeadLetterRecord } from "./DeadLetter.js"
 import { readDeadLetters } from "./FileDeadLetter.js"
 import { putEntries } from "./putEntries.js"
 
+/** Records per progress step: one full PutRecords call. */
+const progressStep = 500
+
 /** What to replay and where. */
 export interface ReplayOptions {
   /** The JSON Lines dead-letter file. */
@@ -18,6 +21,8 @@ export interface ReplayOptions {
    * the `throttled` class's schedule: refusals are mostly throughput limits). Default {@link RetryPolicy.default}.
    */
   readonly retry?: RetryOption
+  /** Told after each PutRecords call's worth of records (500) is in: how many so far, of how many. */
+  readonly onProgress?: (replayed: number, total: number) => void
 }
 
 /**
@@ -33,6 +38,16 @@ export const replay = (options: ReplayOptions): Effect.Effect<{ readonly replaye
   Effect.gen(function* () {
     const kinesis = yield* Kinesis
     const letters = (yield* readDeadLetters(options.path)).filter(options.filter ?? (() => true))
-    yield* putEntries(kinesis, options.streamName, letters, options.retry ?? RetryPolicy.default, `kinesis:${options.streamName}`)
+    const retry = options.retry ?? RetryPolicy.default
+    const onProgress = options.onProgress
+    if (onProgress === undefined) {
+      yield* putEntries(kinesis, options.streamName, letters, retry, `kinesis:${options.streamName}`)
+      return { replayed: letters.length }
+    }
+    // A call's worth at a time, so that progress can be told between calls.
+    for (let i = 0; i < letters.length; i += progressStep) {
+      yield* putEntries(kinesis, options.streamName, letters.slice(i, i + progressStep), retry, `kinesis:${options.streamName}`)
+      onProgress(Math.min(i + progressStep, letters.length), letters.length)
+    }
     return { replayed: letters.length }
   })

@@ -33,6 +33,9 @@ export interface PipelineSummary {
   readonly filtered: number
 }
 
+/** A run that did nothing: where every run's counts start. */
+export const emptySummary: PipelineSummary = { batches: 0, records: 0, shardsEnded: 0, deadLettered: 0, filtered: 0 }
+
 /** How a run stops and which batches reach the sink. */
 export interface RunOptions {
   /**
@@ -194,6 +197,9 @@ export const foreachBatch: {
         const meter = pipelineMeter(source.scope.applicationName, source.scope.streamName)
         if (options.onStarted !== undefined) yield* options.onStarted
         const state = new StateRuntime(stages, input.loadState)
+        /** Dead letters sent: counted in the metrics, and listed on the dashboard. */
+        const sentDeadLetters = (letters: ReadonlyArray<DeadLetterRecord>) =>
+          Effect.zipRight(meter.deadLetters(letters), Effect.sync(() => dashboard?.deadLetterRecords(letters)))
         const steps = inFlightSteps(gracefulStopTimeout, input.shutdown)
         // Added after the source started, so it runs before the source's own finalizers (lease release).
         if (input.finishInFlightOnInterrupt) yield* Effect.addFinalizer(() => steps.settle)
@@ -211,7 +217,7 @@ export const foreachBatch: {
           stop: Deferred.await(stopRequested)
         })
         let batchId = 0
-        let summary: PipelineSummary = { batches: 0, records: 0, shardsEnded: 0, deadLettered: 0, filtered: 0 }
+        let summary = emptySummary
         /** Decodes a closed batch and runs its operators: the batch for the sink, if it goes there. */
         const prepare = (closed: Draft<KinesisRecord>) =>
           Effect.gen(function* () {
@@ -249,8 +255,7 @@ export const foreachBatch: {
               yield* meter.decodeErrors(poisoned.length)
               const letters = yield* deadLettersOf(input.origin, poisoned)
               yield* deadLetters.value.send(letters)
-              yield* meter.deadLetters(letters)
-              dashboard?.deadLetterRecords(letters)
+              yield* sentDeadLetters(letters)
             }
             let records: ReadonlyArray<StreamRecord<A>>
             if (feed !== undefined) records = yield* feed.finish(context)
@@ -287,8 +292,7 @@ export const foreachBatch: {
             if (delivery.right.length > 0 && Option.isSome(failedSinks)) {
               const letters = yield* sinkDeadLetters(input.origin, draft.records, delivery.right)
               yield* failedSinks.value.send(letters)
-              yield* meter.deadLetters(letters)
-              dashboard?.deadLetterRecords(letters)
+              yield* sentDeadLetters(letters)
               givenUp = delivery.right.length
             }
             if (state.active) state.committed(draft, yield* input.commit(draft, state.snapshots()))

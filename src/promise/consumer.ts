@@ -7,7 +7,7 @@ import { Metrics } from "../metrics/index.js"
 import type { Batch } from "../pipeline/Batch.js"
 import type { KinesisSourceOptions, LeasedSourceOptions } from "../pipeline/KinesisSource.js"
 import { fromKinesis, type Pipeline } from "../pipeline/Pipeline.js"
-import { type BatchDone, foreachBatch, type PipelineSummary, type RunOptions } from "../pipeline/run.js"
+import { type BatchDone, emptySummary, foreachBatch, type PipelineSummary, type RunOptions } from "../pipeline/run.js"
 import type { SinkErrorOptions } from "../pipeline/sinkFailures.js"
 import { errorOf, SinkFailed } from "./errors.js"
 import { type ConsumerEventName, Emitter, type Listener } from "./events.js"
@@ -40,7 +40,6 @@ export interface Consumer extends AsyncDisposable {
 }
 
 const noop = () => {}
-const emptySummary: PipelineSummary = { batches: 0, records: 0, shardsEnded: 0, deadLettered: 0, filtered: 0 }
 
 /**
  * Starts consuming a Kinesis stream with an async function as the sink, on the Effect core (same
