@@ -1,6 +1,7 @@
 import { Options } from "@effect/cli"
 import { Layer, Option } from "effect"
 import { Kinesis, type KinesisOptions } from "../kinesis/index.js"
+import { emulatorCredentials } from "../local/LocalKinesis.js"
 
 /** `--endpoint` and `--region`, shared by every command that talks to Kinesis. */
 export const connectionOptions = {
@@ -18,9 +19,6 @@ export interface Connection {
   readonly endpoint: Option.Option<string>
   readonly region: Option.Option<string>
 }
-
-// An emulator checks that requests are signed, not by whom.
-const placeholderCredentials = { accessKeyId: "shardline-local", secretAccessKey: "shardline-local" }
 
 const isLoopback = (endpoint: string): boolean => {
   try {
@@ -43,7 +41,7 @@ export const kinesisOptions = (connection: Connection, env: NodeJS.ProcessEnv = 
   return {
     ...(region === undefined ? {} : { region }),
     ...(endpoint === undefined ? {} : { endpoint }),
-    ...(local ? { credentials: placeholderCredentials } : {})
+    ...(local ? { credentials: emulatorCredentials } : {})
   }
 }
 

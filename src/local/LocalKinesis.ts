@@ -59,7 +59,9 @@ type Kinesalite = typeof import("kinesalite")
 type Running = ListeningServer
 
 const region = "us-east-1"
-const credentials = { accessKeyId: "shardline-local", secretAccessKey: "shardline-local" } as const
+/** Dummy credentials for an emulator: it checks that requests are signed, not by whom. */
+export const emulatorCredentials = { accessKeyId: "shardline-local", secretAccessKey: "shardline-local" } as const
+const credentials = emulatorCredentials
 
 // Polls every 10 ms for up to 5 s; kinesalite with createStreamMs 0 is ACTIVE within a tick or two.
 const activePolls = Schedule.intersect(Schedule.spaced("10 millis"), Schedule.recurs(500))
